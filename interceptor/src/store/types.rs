@@ -3,16 +3,20 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::pin::Pin;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use futures::stream::BoxStream;
+use futures::Stream;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 
 /// A request or response body: chunks of bytes, or the I/O error that ended the stream.
-pub type BodyStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+///
+/// `Sync` because the HTTP layer (hyper, s3s) requires bodies to be; build one with
+/// `Box::pin(stream)` (not `StreamExt::boxed`, which drops `Sync`).
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static>>;
 
 /// The headers a client sets on an object and gets back on every read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,8 +32,8 @@ pub struct ObjectAttrs {
     pub content_language: Option<String>,
     /// `Cache-Control`.
     pub cache_control: Option<String>,
-    /// `Expires`, as the client sent it (HTTP date).
-    pub expires: Option<String>,
+    /// `Expires`.
+    pub expires: Option<SystemTime>,
     /// `x-amz-meta-*` user metadata, names lowercased, without the prefix.
     pub user_metadata: BTreeMap<String, String>,
 }
