@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The composition root: from a validated config to running listeners, in one linear
+//! sequence (open the store, build the S3 and admin services, bind, serve, report ready).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::Registry;
+use quarry_interceptor::metrics::S3Metrics;
+use quarry_interceptor::s3::{S3Frontend, S3ServiceConfig, build_service};
+use quarry_interceptor::{LocalStore, ObjectStore, StoreError};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::admin::{AdminService, NodeInfo};
+use crate::config::{ConfigError, EnvSource, QuarryConfig, validate};
+use crate::credentials::{self, CredentialsError, RootCredentials};
+use crate::server::{self, HttpSettings};
+use crate::systemd;
+
+/// How long a client may take to send a request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Credentials could not be read or stored.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// The data directory could not be created.
+    #[error("failed to create the data directory {path}; create it or pass --data-dir")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error("failed to open the store in {path}")]
+    Store {
+        /// The data directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: StoreError,
+    },
+    /// A listener could not be bound.
+    #[error("failed to listen on {addr} for the {what}; free the port or choose another with {flag}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The flag that changes it.
+        flag: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Metrics could not be registered (a programming error).
+    #[error("failed to register metrics")]
+    Metrics(#[source] prometheus::Error),
+    /// A start-up task panicked.
+    #[error("a start-up task failed")]
+    Join(#[source] tokio::task::JoinError),
+}
+
+/// A started node: its bound addresses and the handle to stop it.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// Bound S3 address (useful with port 0).
+    pub s3_addr: SocketAddr,
+    /// Bound admin address.
+    pub admin_addr: SocketAddr,
+    /// The root credentials in effect.
+    pub credentials: RootCredentials,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Stops accepting, drains in-flight requests (bounded by `server.shutdown_grace`), and
+    /// returns when both listeners are closed.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts a node from `cfg`, with environment overrides from `env`.
+pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode, StartError> {
+    validate(&cfg, env)?;
+    let data_dir = cfg.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).map_err(|source| StartError::DataDir { path: data_dir.clone(), source })?;
+    let credentials = credentials::resolve_root(&cfg, env)?;
+    let admin_token = credentials::resolve_admin_token(&cfg, env)?;
+
+    let store = LocalStore::open(&data_dir, cfg.store.clone())
+        .await
+        .map_err(|source| StartError::Store { path: data_dir.clone(), source })?;
+    let store: Arc<dyn ObjectStore> = Arc::new(store);
+
+    let registry = Registry::new();
+    let metrics = S3Metrics::register(&registry).map_err(StartError::Metrics)?;
+    let frontend = S3Frontend::new(Arc::clone(&store), cfg.s3.limits.clone(), metrics.clone());
+    let service_config = S3ServiceConfig {
+        access_key: credentials.access_key.clone(),
+        secret_key: credentials.secret_key.expose().to_owned(),
+        anonymous_read_buckets: cfg.s3.anonymous_read_buckets.clone(),
+        max_xml_body_bytes: usize::try_from(cfg.s3.limits.max_xml_body.as_u64()).unwrap_or(usize::MAX),
+    };
+    let s3_service = build_service(frontend, &service_config, metrics);
+
+    let s3_listener = bind("S3 endpoint", cfg.server.listen, "--listen").await?;
+    let admin_listener = bind("admin API", cfg.server.admin_listen, "--admin-listen").await?;
+    let s3_addr = local_addr(&s3_listener, "S3 endpoint", cfg.server.listen, "--listen")?;
+    let admin_addr = local_addr(&admin_listener, "admin API", cfg.server.admin_listen, "--admin-listen")?;
+    let info = NodeInfo {
+        s3_endpoint: format!("http://{s3_addr}"),
+        admin_endpoint: format!("http://{admin_addr}"),
+        data_dir: data_dir.clone(),
+    };
+    let admin_service = AdminService::new(registry, Arc::clone(&store), admin_token.token.clone(), info);
+
+    let settings = HttpSettings {
+        max_header_bytes: usize::try_from(cfg.server.max_header_bytes.as_u64()).unwrap_or(usize::MAX),
+        header_read_timeout: HEADER_READ_TIMEOUT,
+        shutdown_grace: cfg.server.shutdown_grace,
+    };
+    let shutdown = CancellationToken::new();
+    let mut tasks = vec![
+        tokio::spawn(server::serve("s3", s3_listener, s3_service, settings, shutdown.clone())),
+        tokio::spawn(server::serve("admin", admin_listener, admin_service, settings, shutdown.clone())),
+    ];
+    if let Some(interval) = systemd::watchdog_interval() {
+        tasks.push(tokio::spawn(systemd::run_watchdog(interval, shutdown.clone())));
+    }
+
+    info!(
+        s3 = %format!("http://{s3_addr}"),
+        admin = %format!("http://{admin_addr}"),
+        data_dir = %data_dir.display(),
+        access_key = %credentials.access_key,
+        credentials_from = %credentials.origin,
+        admin_token_from = %admin_token.origin,
+        "quarryd ready"
+    );
+    systemd::notify_ready(&format!("serving S3 on {s3_addr}"));
+    Ok(RunningNode { s3_addr, admin_addr, credentials, shutdown, tasks })
+}
+
+async fn bind(what: &'static str, addr: SocketAddr, flag: &'static str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, flag, source })
+}
+
+fn local_addr(
+    listener: &TcpListener,
+    what: &'static str,
+    addr: SocketAddr,
+    flag: &'static str,
+) -> Result<SocketAddr, StartError> {
+    listener.local_addr().map_err(|source| StartError::Bind { what, addr, flag, source })
+}

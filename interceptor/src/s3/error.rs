@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The one mapping from store errors to the S3 wire format.
+//!
+//! An exhaustive `match`: adding a `StoreError` variant fails to compile until it has a code.
+//! Client errors keep the store's message (it names the bucket, key or part); internal errors
+//! are logged with their cause chain and reach the client as `InternalError` without details
+//! of the node's filesystem.
+
+use s3s::{S3Error, S3ErrorCode};
+use tracing::error;
+
+use crate::store::StoreError;
+
+/// Converts a store error into the S3 error the client sees.
+pub fn to_s3_error(err: StoreError) -> S3Error {
+    let code = match &err {
+        StoreError::NoSuchBucket { .. } => S3ErrorCode::NoSuchBucket,
+        StoreError::BucketAlreadyExists { .. } => S3ErrorCode::BucketAlreadyOwnedByYou,
+        StoreError::BucketNotEmpty { .. } => S3ErrorCode::BucketNotEmpty,
+        StoreError::NoSuchKey { .. } => S3ErrorCode::NoSuchKey,
+        StoreError::NoSuchUpload { .. } => S3ErrorCode::NoSuchUpload,
+        StoreError::InvalidRange { .. } => S3ErrorCode::InvalidRange,
+        StoreError::EntityTooLarge { .. } => S3ErrorCode::EntityTooLarge,
+        StoreError::EntityTooSmall { .. } => S3ErrorCode::EntityTooSmall,
+        StoreError::IncompleteBody { .. } => S3ErrorCode::IncompleteBody,
+        StoreError::BadDigest => S3ErrorCode::BadDigest,
+        StoreError::InvalidPart { .. } => S3ErrorCode::InvalidPart,
+        StoreError::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
+        StoreError::InvalidPartList { .. } => S3ErrorCode::InvalidArgument,
+        StoreError::PreconditionFailed { .. } => S3ErrorCode::PreconditionFailed,
+        StoreError::Body { .. } => return body_error(err),
+        StoreError::Io { .. } | StoreError::Index { .. } | StoreError::Corrupt { .. } => {
+            error!(error = %ErrorChain(&err), "store failure");
+            return S3Error::with_message(
+                S3ErrorCode::InternalError,
+                "the node's store failed; the error is in the node's log",
+            );
+        }
+    };
+    S3Error::with_message(code, err.to_string())
+}
+
+/// A failed request body keeps the S3 error s3s raised while decoding it (a bad chunk
+/// signature, a checksum mismatch, a length mismatch); any other cause is an incomplete body.
+fn body_error(err: StoreError) -> S3Error {
+    let StoreError::Body { source } = err else {
+        unreachable!("body_error is only called with StoreError::Body")
+    };
+    let message = source.to_string();
+    match source.into_inner().map(|inner| inner.downcast::<S3Error>()) {
+        Some(Ok(s3)) => *s3,
+        _ => S3Error::with_message(
+            S3ErrorCode::IncompleteBody,
+            format!("failed to read the request body: {message}"),
+        ),
+    }
+}
+
+/// Displays an error with its `source()` chain, `a: b: c`.
+pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_keep_their_code_and_message() {
+        let e = to_s3_error(StoreError::NoSuchKey { bucket: "b".into(), key: "k".into() });
+        assert_eq!(*e.code(), S3ErrorCode::NoSuchKey);
+        assert!(e.message().unwrap().contains("k"));
+    }
+
+    #[test]
+    fn internal_errors_hide_paths() {
+        let e = to_s3_error(StoreError::Io {
+            op: "open data file",
+            path: "/secret/path".into(),
+            source: std::io::Error::other("boom"),
+        });
+        assert_eq!(*e.code(), S3ErrorCode::InternalError);
+        assert!(!e.message().unwrap().contains("/secret"));
+    }
+
+    #[test]
+    fn body_errors_keep_the_decoder_s3_error() {
+        let inner = S3Error::new(S3ErrorCode::SignatureDoesNotMatch);
+        let e = to_s3_error(StoreError::Body { source: std::io::Error::other(inner) });
+        assert_eq!(*e.code(), S3ErrorCode::SignatureDoesNotMatch);
+    }
+}

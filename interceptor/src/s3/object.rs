@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Object operations: PutObject, GetObject (with Range), HeadObject, DeleteObject(s).
+
+use http::StatusCode;
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
+
+use super::S3Frontend;
+use super::conditions::{ConditionTarget, ReadConditions};
+use super::convert::{
+    apply_response_overrides, attrs_from_input, body_stream, byte_range, content_md5, declared_len, etag,
+    fill_output_attrs, put_precondition, streaming_blob, timestamp,
+};
+use crate::store::PutOptions;
+
+impl S3Frontend {
+    pub(super) async fn op_put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let mut input = req.input;
+        self.check_key(&input.key)?;
+        let options = PutOptions {
+            attrs: attrs_from_input!(input),
+            expected_len: declared_len(input.body.as_ref()),
+            content_md5: content_md5(input.content_md5.as_deref())?,
+            precondition: put_precondition(input.if_match.take(), input.if_none_match.take())?,
+        };
+        let body = body_stream(input.body.take());
+        let meta = self
+            .store
+            .put_object(&input.bucket, &input.key, body, options)
+            .await
+            .map_err(|e| self.store_err(e))?;
+        self.metrics.bytes_in.inc_by(meta.size);
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&meta.etag)),
+            size: i64::try_from(meta.size).ok(),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn op_get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let mut input = req.input;
+        if input.part_number.is_some() {
+            return Err(s3_error!(NotImplemented, "GetObject with partNumber is not supported; use Range"));
+        }
+        let conditions = ReadConditions {
+            if_match: input.if_match.take(),
+            if_none_match: input.if_none_match.take(),
+            if_modified_since: input.if_modified_since.take(),
+            if_unmodified_since: input.if_unmodified_since.take(),
+        };
+        let range = input.range.take().map(byte_range);
+        let reader = self
+            .store
+            .get_object(&input.bucket, &input.key, range)
+            .await
+            .map_err(|e| self.store_err(e))?;
+        conditions.check(&reader.meta, ConditionTarget::Read)?;
+
+        let content_length = reader.content_length();
+        let meta = reader.meta;
+        let mut out = GetObjectOutput {
+            accept_ranges: Some("bytes".to_owned()),
+            content_length: i64::try_from(content_length).ok(),
+            e_tag: Some(etag(&meta.etag)),
+            last_modified: Some(timestamp(meta.last_modified)),
+            parts_count: meta.parts_count.and_then(|n| i32::try_from(n).ok()),
+            body: Some(streaming_blob(reader.body)),
+            ..Default::default()
+        };
+        fill_output_attrs!(out, meta.attrs);
+        apply_response_overrides!(out, input);
+        let status = reader.range.map(|r| {
+            out.content_range = Some(format!("bytes {}-{}/{}", r.start, r.start + r.len - 1, meta.size));
+            StatusCode::PARTIAL_CONTENT
+        });
+        self.metrics.bytes_out.inc_by(content_length);
+        let mut resp = S3Response::new(out);
+        resp.status = status;
+        Ok(resp)
+    }
+
+    pub(super) async fn op_head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let mut input = req.input;
+        if input.part_number.is_some() {
+            return Err(s3_error!(NotImplemented, "HeadObject with partNumber is not supported"));
+        }
+        let meta = self
+            .store
+            .head_object(&input.bucket, &input.key)
+            .await
+            .map_err(|e| self.store_err(e))?;
+        let conditions = ReadConditions {
+            if_match: input.if_match.take(),
+            if_none_match: input.if_none_match.take(),
+            if_modified_since: input.if_modified_since.take(),
+            if_unmodified_since: input.if_unmodified_since.take(),
+        };
+        conditions.check(&meta, ConditionTarget::Read)?;
+        let (content_length, content_range, status) = match input.range.take().map(byte_range) {
+            None => (meta.size, None, None),
+            Some(range) => {
+                let r = range.resolve(meta.size).map_err(|e| self.store_err(e))?;
+                let cr = format!("bytes {}-{}/{}", r.start, r.start + r.len - 1, meta.size);
+                (r.len, Some(cr), Some(StatusCode::PARTIAL_CONTENT))
+            }
+        };
+        let mut out = HeadObjectOutput {
+            accept_ranges: Some("bytes".to_owned()),
+            content_length: i64::try_from(content_length).ok(),
+            content_range,
+            e_tag: Some(etag(&meta.etag)),
+            last_modified: Some(timestamp(meta.last_modified)),
+            parts_count: meta.parts_count.and_then(|n| i32::try_from(n).ok()),
+            ..Default::default()
+        };
+        fill_output_attrs!(out, meta.attrs);
+        apply_response_overrides!(out, input);
+        let mut resp = S3Response::new(out);
+        resp.status = status;
+        Ok(resp)
+    }
+
+    pub(super) async fn op_delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        if let Some(cond) = &input.if_match {
+            self.check_delete_if_match(&input.bucket, &input.key, cond).await?;
+        }
+        self.store.delete_object(&input.bucket, &input.key).await.map_err(|e| self.store_err(e))?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    /// `If-Match` on DeleteObject: the current version must have that ETag. The check and the
+    /// delete are two steps; a racing overwrite between them is deleted too.
+    async fn check_delete_if_match(&self, bucket: &str, key: &str, cond: &ETagCondition) -> S3Result<()> {
+        let meta = self.store.head_object(bucket, key).await.map_err(|e| self.store_err(e))?;
+        match cond {
+            ETagCondition::Any => Ok(()),
+            ETagCondition::ETag(tag) if tag.value() == meta.etag => Ok(()),
+            ETagCondition::ETag(_) => Err(S3Error::with_message(
+                S3ErrorCode::PreconditionFailed,
+                "the object's ETag does not match If-Match",
+            )),
+        }
+    }
+
+    pub(super) async fn op_delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        let objects = input.delete.objects;
+        if objects.len() > self.limits.max_delete_keys {
+            return Err(s3_error!(
+                MalformedXML,
+                "DeleteObjects names {} keys; the limit is {}",
+                objects.len(),
+                self.limits.max_delete_keys
+            ));
+        }
+        // Fail before deleting anything if the bucket is missing.
+        self.store.head_bucket(&input.bucket).await.map_err(|e| self.store_err(e))?;
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for object in objects {
+            let result = match self.check_key(&object.key) {
+                Ok(()) => self.store.delete_object(&input.bucket, &object.key).await.map_err(|e| self.store_err(e)),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(DeletedObject { key: Some(object.key), ..Default::default() }),
+                Err(e) => errors.push(Error {
+                    code: Some(e.code().as_str().to_owned()),
+                    key: Some(object.key),
+                    message: e.message().map(str::to_owned),
+                    version_id: None,
+                }),
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
+    }
+}
