@@ -100,8 +100,10 @@ impl RunningNode {
 /// Starts a node from `cfg`, with environment overrides from `env`.
 pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode, StartError> {
     validate(&cfg, env)?;
-    let data_dir = cfg.server.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).map_err(|source| StartError::DataDir { path: data_dir.clone(), source })?;
+    let dir_err = |source| StartError::DataDir { path: cfg.server.data_dir.clone(), source };
+    std::fs::create_dir_all(&cfg.server.data_dir).map_err(dir_err)?;
+    // Absolute from here on, so logs and `quarry status` name the directory unambiguously.
+    let data_dir = std::fs::canonicalize(&cfg.server.data_dir).map_err(dir_err)?;
     let credentials = credentials::resolve_root(&cfg, env)?;
     let admin_token = credentials::resolve_admin_token(&cfg, env)?;
 
