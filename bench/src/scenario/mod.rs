@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: Apache-2.0
+//! End-to-end scenarios. Scenario `s3`: PUT and GET throughput and latency of quarryd, the
+//! Ceph RADOS Gateway peer and plain file I/O, over loopback, with ratios against targets.
+//!
+//! Invariants of a run:
+//! - every target asked for appears in the report as ran, skipped (with the reason and the
+//!   way to include it) or failed (with the error); nothing is dropped silently;
+//! - quarryd runs on a fresh data dir inside a fresh work subdirectory, on the same disk as
+//!   the plain baseline, and is stopped (SIGTERM) whatever happens to its cells;
+//! - ratios come only from cells of this run.
+
+pub mod ceph;
+pub mod load;
+pub mod machine;
+pub mod options;
+pub mod plain;
+pub mod quarryd;
+pub mod ratios;
+pub mod report;
+pub mod s3;
+pub mod table;
+pub mod target;
+
+pub use self::options::{Cli, S3Options, TargetKind};
+pub use self::report::Report;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, anyhow, ensure};
+use bytes::Bytes;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::time::Instant;
+
+use self::plain::PlainTarget;
+use self::quarryd::QuarrydProcess;
+use self::report::{
+    CAVEATS, CellResult, QuarrydFacts, Settings, Summary, TargetReport, TargetStatus,
+};
+use self::s3::S3Target;
+use self::target::{Target, make_payload, object_names, progress, run_cells};
+
+/// The bucket every S3 target is measured in.
+pub const BUCKET: &str = "quarry-bench";
+
+/// Runs scenario `s3` and returns its report. Target failures are recorded in the report
+/// (see [`Summary::failed_targets`]); only a broken setup (bad options, no work dir) is an
+/// `Err`.
+pub async fn run_s3(options: &S3Options) -> Result<Report> {
+    ensure!(!options.sizes.is_empty(), "--sizes is empty");
+    ensure!(
+        !options.concurrency.is_empty() && options.concurrency.iter().all(|&c| c > 0),
+        "--concurrency needs at least one level, each at least 1"
+    );
+    let started_at = now_rfc3339();
+    std::fs::create_dir_all(&options.work_dir)
+        .with_context(|| format!("failed to create work dir {}", options.work_dir.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(&options.work_dir)
+        .with_context(|| {
+            format!(
+                "failed to create a run dir in {}",
+                options.work_dir.display()
+            )
+        })?;
+    let payloads = options
+        .sizes
+        .iter()
+        .map(|&size| Ok((size, make_payload(size)?)))
+        .collect::<Result<Vec<(u64, Bytes)>>>()?;
+
+    let mut results = Vec::new();
+    let mut targets = Vec::new();
+    for &kind in &options.targets {
+        let mut target_report = TargetReport::new(kind);
+        let outcome = match kind {
+            TargetKind::Quarryd => {
+                run_quarryd(
+                    options,
+                    work.path(),
+                    &payloads,
+                    &mut target_report,
+                    &mut results,
+                )
+                .await
+            }
+            TargetKind::Ceph => {
+                run_ceph(options, &payloads, &mut target_report, &mut results).await
+            }
+            TargetKind::Plain => {
+                run_plain(
+                    options,
+                    work.path(),
+                    &payloads,
+                    &mut target_report,
+                    &mut results,
+                )
+                .await
+            }
+        };
+        if let Err(error) = outcome {
+            progress(&format!("{kind} FAILED: {error:#}"));
+            target_report.status = TargetStatus::Failed;
+            target_report.message = Some(format!("{error:#}"));
+        }
+        targets.push(target_report);
+    }
+
+    if options.keep_work {
+        let kept = work.keep();
+        progress(&format!("work dir kept: {}", kept.display()));
+    }
+    let quarryd = targets.iter().find_map(|t| t.quarryd.as_ref());
+    let ratios = ratios::compute(&results, &options.concurrency, quarryd);
+    let summary = Summary::new(&ratios, &targets);
+    Ok(Report {
+        scenario: "s3",
+        format_version: report::FORMAT_VERSION,
+        started_at,
+        finished_at: now_rfc3339(),
+        revision: git_revision(),
+        machine: machine::MachineInfo::read(),
+        settings: Settings {
+            targets: options.targets.clone(),
+            sizes: options.sizes.clone(),
+            concurrency: options.concurrency.clone(),
+            duration_per_cell_s: options.duration_per_cell.as_secs_f64(),
+            max_ops_per_cell: options.max_ops_per_cell,
+            max_bytes_per_cell: options.max_bytes_per_cell,
+            work_dir: options.work_dir.display().to_string(),
+        },
+        caveats: CAVEATS.to_vec(),
+        targets,
+        results,
+        ratios,
+        summary,
+    })
+}
+
+/// Starts quarryd, reads its idle RSS, runs its cells, reads its RSS again and stops it.
+async fn run_quarryd(
+    options: &S3Options,
+    work: &Path,
+    payloads: &[(u64, Bytes)],
+    report: &mut TargetReport,
+    results: &mut Vec<CellResult>,
+) -> Result<()> {
+    let binary = &options.quarryd;
+    ensure!(
+        binary.is_file(),
+        "quarryd binary {} not found: build it with `cargo build --release -p quarry-agent --bin quarryd` \
+         or pass --quarryd PATH",
+        binary.display()
+    );
+    let data_dir = work.join("quarryd-data");
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("failed to create {}", data_dir.display()))?;
+    let spawned = Instant::now();
+    let process = QuarrydProcess::start(binary, &data_dir, &work.join("quarryd.log")).await?;
+    let mut facts = QuarrydFacts {
+        binary: binary.display().to_string(),
+        pid: process.pid(),
+        start_s: spawned.elapsed().as_secs_f64(),
+        ..QuarrydFacts::default()
+    };
+    report.endpoint = Some(process.endpoint.url.to_string());
+    report.dir = Some(data_dir.display().to_string());
+    progress(&format!(
+        "quarryd pid {} healthy on {} after {:.2} s",
+        facts.pid, process.endpoint.url, facts.start_s
+    ));
+
+    tokio::time::sleep(options.settle).await;
+    let cells = async {
+        facts.idle = Some(process.rss()?);
+        let s3 = S3Target::new(&process.endpoint, BUCKET, options)?;
+        s3.create_bucket().await?;
+        run_cells(
+            TargetKind::Quarryd,
+            &Target::S3(Arc::new(s3)),
+            options,
+            payloads,
+            results,
+        )
+        .await?;
+        facts.after_run = Some(process.rss()?);
+        anyhow::Ok(())
+    }
+    .await;
+    // The cells' client is gone by now, so quarryd drains no connection of ours.
+    let log_tail = process.log_tail();
+    let stopped = process.stop().await;
+    if let Ok((status, took)) = &stopped {
+        facts.exit_status = Some(status.to_string());
+        facts.shutdown_s = Some(took.as_secs_f64());
+    }
+    report.quarryd = Some(facts);
+    match (cells, stopped) {
+        (Ok(()), Ok((status, _))) => {
+            ensure!(
+                status.success(),
+                "quarryd exited with {status} after SIGTERM; log:\n{log_tail}"
+            );
+            Ok(())
+        }
+        (Ok(()), Err(stop)) => Err(stop),
+        (Err(cells), Ok(_)) => Err(anyhow!("{cells:#}\nquarryd log tail:\n{log_tail}")),
+        (Err(cells), Err(stop)) => Err(anyhow!(
+            "{cells:#}\nthen: {stop:#}\nquarryd log tail:\n{log_tail}"
+        )),
+    }
+}
+
+/// Runs the cells against the already-running Ceph peer, or records why it was skipped.
+async fn run_ceph(
+    options: &S3Options,
+    payloads: &[(u64, Bytes)],
+    report: &mut TargetReport,
+    results: &mut Vec<CellResult>,
+) -> Result<()> {
+    let Some(env_path) = &options.ceph_env else {
+        let why = "no --ceph-env given: start the peer with `bash shared/tools/ceph-peer/start.sh` \
+                   and pass `--ceph-env /tmp/ceph-peer/env`; Ceph ratios are not measured";
+        progress(&format!("ceph SKIPPED: {why}"));
+        report.status = TargetStatus::Skipped;
+        report.message = Some(why.to_owned());
+        return Ok(());
+    };
+    let endpoint = ceph::read_env_file(env_path)?;
+    report.endpoint = Some(endpoint.url.to_string());
+    let s3 = Arc::new(S3Target::new(&endpoint, BUCKET, options)?);
+    s3.create_bucket().await.with_context(|| {
+        format!(
+            "Ceph peer at {} is not usable (is it running?)",
+            endpoint.url
+        )
+    })?;
+    let target = Target::S3(s3);
+    run_cells(TargetKind::Ceph, &target, options, payloads, results).await?;
+    // The peer keeps objects in RAM: give the space back (its GC frees large tails later).
+    target
+        .clean_up(&object_names(options))
+        .await
+        .context("cleanup of the peer's objects")
+}
+
+/// Runs the plain-file baseline next to quarryd's data dir.
+async fn run_plain(
+    options: &S3Options,
+    work: &Path,
+    payloads: &[(u64, Bytes)],
+    report: &mut TargetReport,
+    results: &mut Vec<CellResult>,
+) -> Result<()> {
+    let plain = PlainTarget::new(&work.join("plain"))?;
+    report.dir = Some(plain.dir().display().to_string());
+    run_cells(
+        TargetKind::Plain,
+        &Target::Plain(Arc::new(plain)),
+        options,
+        payloads,
+        results,
+    )
+    .await
+}
+
+/// Best effort: a report without a revision is still a report.
+fn git_revision() -> Option<String> {
+    let output = std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    output.status.success().then(|| text.trim().to_owned())
+}
+
+fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "unknown".to_owned())
+}

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Command-line options of the scenario harness.
+//!
+//! Options are parsed once, here, into typed values: sizes in bytes, durations, a target set.
+//! Defaults are the figures the foundation report was taken with.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, ValueEnum};
+use serde::Serialize;
+
+/// The scenario harness: each subcommand is one scenario.
+#[derive(Debug, Parser)]
+#[command(
+    name = "scenario",
+    about = "Quarry end-to-end scenarios with a JSON report of ratios"
+)]
+pub enum Cli {
+    /// PUT/GET throughput and latency: quarryd vs the Ceph peer vs plain file I/O.
+    S3(S3Options),
+}
+
+/// One system the `s3` scenario measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    /// `quarryd`, started by the harness on a fresh data dir.
+    Quarryd,
+    /// The Ceph RADOS Gateway peer, already running (see `--ceph-env`).
+    Ceph,
+    /// Plain file write (with and without fsync) and read in the same directory.
+    Plain,
+}
+
+impl TargetKind {
+    /// The name used in the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Quarryd => "quarryd",
+            Self::Ceph => "ceph",
+            Self::Plain => "plain",
+        }
+    }
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Options of the `s3` scenario.
+#[derive(Debug, Clone, Args)]
+pub struct S3Options {
+    /// Targets to measure, in this order.
+    #[arg(long, value_delimiter = ',', default_value = "quarryd,ceph,plain")]
+    pub targets: Vec<TargetKind>,
+
+    /// Object sizes (B, KiB, MiB, GiB; powers of two).
+    #[arg(long, value_delimiter = ',', default_value = "4KiB,1MiB,64MiB", value_parser = parse_size)]
+    pub sizes: Vec<u64>,
+
+    /// Numbers of concurrent workers; each keeps one request in flight.
+    #[arg(long, value_delimiter = ',', default_value = "1,32")]
+    pub concurrency: Vec<usize>,
+
+    /// How long each (target, op, size, concurrency) cell runs; every worker completes at
+    /// least one op even past this time.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub duration_per_cell: Duration,
+
+    /// Most ops one cell runs.
+    #[arg(long, default_value_t = 20_000)]
+    pub max_ops_per_cell: u64,
+
+    /// Most bytes one cell moves (bounds disk and the peer's RAM-backed store; at least one op
+    /// per worker still runs).
+    #[arg(long, default_value = "2GiB", value_parser = parse_size)]
+    pub max_bytes_per_cell: u64,
+
+    /// Longest time one S3 request may take; a request past it fails its cell.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Where the JSON report is written.
+    #[arg(long, default_value = "target/scenario/s3-report.json")]
+    pub out: PathBuf,
+
+    /// The quarryd binary to start.
+    #[arg(long, default_value = "target/release/quarryd")]
+    pub quarryd: PathBuf,
+
+    /// Seconds quarryd idles after it reports healthy, before its idle RSS is read.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub settle: Duration,
+
+    /// The `KEY=VALUE` env file the Ceph peer writes (`/tmp/ceph-peer/env`). Without it the
+    /// `ceph` target is skipped, and the report says so.
+    #[arg(long)]
+    pub ceph_env: Option<PathBuf>,
+
+    /// Directory for quarryd's data dir and the plain-file baseline (same disk for both).
+    /// A fresh subdirectory is made per run and removed afterwards.
+    #[arg(long, default_value = "target/scenario/work")]
+    pub work_dir: PathBuf,
+
+    /// Keep the per-run work subdirectory (quarryd's data and log) instead of removing it.
+    #[arg(long)]
+    pub keep_work: bool,
+}
+
+/// Parses `4KiB`, `1MiB`, `64M`, `4096`: binary units, optional `B`/`iB` suffix.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a number"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{text}` (use KiB, MiB, GiB)"
+            ));
+        }
+    };
+    let size = value.checked_shl(shift).filter(|s| s >> shift == value);
+    match size {
+        Some(0) => Err(format!("size `{text}` is zero")),
+        Some(size) => Ok(size),
+        None => Err(format!("size `{text}` is too large")),
+    }
+}
+
+/// A short label for a size: `4KiB`, `1MiB`, `1500B`.
+pub fn size_label(size: u64) -> String {
+    const UNITS: [(u32, &str); 3] = [(30, "GiB"), (20, "MiB"), (10, "KiB")];
+    for (shift, unit) in UNITS {
+        if size >= 1 << shift && size.trailing_zeros() >= shift {
+            return format!("{}{unit}", size >> shift);
+        }
+    }
+    format!("{size}B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_in_binary_units() {
+        assert_eq!(parse_size("4KiB"), Ok(4096));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("64m"), Ok(64 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1500"), Ok(1500));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("4XB").is_err());
+        assert!(parse_size("KiB").is_err());
+    }
+
+    #[test]
+    fn labels_round_trip_through_the_parser() {
+        for size in [4096, 1 << 20, 64 << 20, 1500, 3 << 30] {
+            assert_eq!(parse_size(&size_label(size)), Ok(size));
+        }
+        assert_eq!(size_label(4096), "4KiB");
+        assert_eq!(size_label(1536), "1536B");
+    }
+
+    #[test]
+    fn defaults_are_the_foundation_matrix() {
+        let Cli::S3(options) = Cli::parse_from(["scenario", "s3"]);
+        assert_eq!(
+            options.targets,
+            [TargetKind::Quarryd, TargetKind::Ceph, TargetKind::Plain]
+        );
+        assert_eq!(options.sizes, [4096, 1 << 20, 64 << 20]);
+        assert_eq!(options.concurrency, [1, 32]);
+        assert_eq!(options.duration_per_cell, Duration::from_secs(2));
+        assert!(options.ceph_env.is_none());
+    }
+}

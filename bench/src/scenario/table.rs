@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The short human-readable view of a report, for a terminal.
+
+use std::io::{self, Write};
+
+use super::report::{Comparison, Report, TargetStatus};
+
+/// Writes the cells, the ratios and the target notes as aligned text.
+pub fn write_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<8} {:<11} {:>6} {:>4} {:>7} {:>10} {:>9} {:>9}",
+        "target", "op", "size", "conc", "ops", "MB/s", "p50 ms", "p99 ms"
+    )?;
+    for r in &report.results {
+        writeln!(
+            out,
+            "{:<8} {:<11} {:>6} {:>4} {:>7} {:>10.1} {:>9.3} {:>9.3}",
+            r.target.as_str(),
+            r.op.as_str(),
+            r.size,
+            r.concurrency,
+            r.ops,
+            r.mb_per_s,
+            r.p50_ms,
+            r.p99_ms
+        )?;
+    }
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<56} {:>9} {:>9}  status",
+        "ratio", "value", "target"
+    )?;
+    for r in &report.ratios {
+        let value = r
+            .value
+            .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+        let target = match (r.comparison, r.target) {
+            (Some(Comparison::AtLeast), Some(t)) => format!(">= {t}"),
+            (Some(Comparison::AtMost), Some(t)) => format!("<= {t}"),
+            _ => String::new(),
+        };
+        let reason = r
+            .reason
+            .as_deref()
+            .map(|why| format!(" ({why})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:<56} {value:>9} {target:>9}  {}{reason}",
+            r.name,
+            r.status.as_str().to_uppercase()
+        )?;
+    }
+
+    writeln!(out)?;
+    for t in &report.targets {
+        if let Some(q) = &t.quarryd {
+            let mib =
+                |rss: Option<f64>| rss.map_or_else(|| "-".to_owned(), |m| format!("{m:.1} MiB"));
+            writeln!(
+                out,
+                "quarryd RSS: idle {}, after run {}, peak {}",
+                mib(q.idle.map(|s| s.rss_mib)),
+                mib(q.after_run.map(|s| s.rss_mib)),
+                mib(q.after_run.map(|s| s.peak_rss_mib)),
+            )?;
+        }
+        if t.status != TargetStatus::Ran {
+            let status = if t.status == TargetStatus::Skipped {
+                "SKIPPED"
+            } else {
+                "FAILED"
+            };
+            writeln!(
+                out,
+                "{} {status}: {}",
+                t.target,
+                t.message.as_deref().unwrap_or("")
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "note: {}",
+        report.caveats.first().copied().unwrap_or_default()
+    )
+}

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The systems under load, as one closed set, and the loop over their cells.
+//!
+//! Cell order per target: for each size, for each concurrency, every write op and then GET.
+//! A GET cell at concurrency N reads the N objects its PUT cell just wrote (worker `i` owns
+//! object `i`), so no extra data is written to fill reads, and the RAM-backed Ceph peer holds
+//! at most `max(concurrency)` objects per size.
+
+use std::io::Write as _;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use bytes::Bytes;
+
+use super::load::{CellBudget, run_cell};
+use super::options::{S3Options, TargetKind, size_label};
+use super::plain::PlainTarget;
+use super::report::{CellResult, Op};
+use super::s3::S3Target;
+
+/// A system the scenario measures.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// An S3 endpoint (quarryd or the Ceph peer).
+    S3(Arc<S3Target>),
+    /// Plain files.
+    Plain(Arc<PlainTarget>),
+}
+
+impl Target {
+    /// The ops measured, in order. Writes come before GET, which reads what they wrote.
+    pub fn ops(&self) -> &'static [Op] {
+        match self {
+            Self::S3(_) => &[Op::Put, Op::Get],
+            Self::Plain(_) => &[Op::PutNofsync, Op::Put, Op::Get],
+        }
+    }
+
+    async fn run_op(&self, op: Op, name: &str, payload: &Bytes) -> Result<u64> {
+        let len = u64::try_from(payload.len()).context("payload length overflows u64")?;
+        match (self, op) {
+            (Self::S3(s3), Op::Put) => s3.put(name, payload.clone()).await,
+            (Self::S3(s3), Op::Get) => s3.get(name, len).await,
+            (Self::S3(_), Op::PutNofsync) => anyhow::bail!("S3 targets have no put_nofsync"),
+            (Self::Plain(plain), Op::Put) => plain.put(name, payload.clone(), true).await,
+            (Self::Plain(plain), Op::PutNofsync) => plain.put(name, payload.clone(), false).await,
+            (Self::Plain(plain), Op::Get) => plain.get(name, len).await,
+        }
+    }
+
+    /// Untimed work before a cell: open the connections the cell's workers will use.
+    async fn before_cell(&self, concurrency: usize) -> Result<()> {
+        match self {
+            Self::S3(s3) => s3.warm_up(concurrency).await,
+            Self::Plain(_) => Ok(()),
+        }
+    }
+
+    /// Untimed work after a cell: write back what a no-fsync cell left dirty.
+    async fn after_cell(&self, op: Op, names: &[String]) -> Result<()> {
+        match (self, op) {
+            (Self::Plain(plain), Op::PutNofsync) => {
+                plain.flush(names.iter().map(String::as_str)).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Deletes the objects a run wrote, so that the peer does not keep them; plain files go
+    /// with the work directory.
+    pub async fn clean_up(&self, names: &[String]) -> Result<()> {
+        match self {
+            Self::S3(s3) => futures::future::try_join_all(names.iter().map(|name| s3.delete(name)))
+                .await
+                .map(drop),
+            Self::Plain(_) => Ok(()),
+        }
+    }
+}
+
+/// The object (or file) worker `slot` uses for `size`-byte ops.
+pub fn object_name(size: u64, slot: usize) -> String {
+    format!("{}-{slot}", size_label(size))
+}
+
+/// Every object name a run with these options uses.
+pub fn object_names(options: &S3Options) -> Vec<String> {
+    let workers = options.concurrency.iter().copied().max().unwrap_or(0);
+    options
+        .sizes
+        .iter()
+        .flat_map(|&size| (0..workers).map(move |slot| object_name(size, slot)))
+        .collect()
+}
+
+/// A payload of `size` bytes that no layer can compress or deduplicate (xorshift output).
+pub fn make_payload(size: u64) -> Result<Bytes> {
+    let len = usize::try_from(size).context("object size does not fit in memory")?;
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ size;
+    let mut data = Vec::with_capacity(len + 8);
+    while data.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        data.extend_from_slice(&state.to_le_bytes());
+    }
+    data.truncate(len);
+    Ok(Bytes::from(data))
+}
+
+/// Runs every cell of `target` and appends the results. Stops at the first failing cell;
+/// the cells before it stay in `results`.
+pub async fn run_cells(
+    kind: TargetKind,
+    target: &Target,
+    options: &S3Options,
+    payloads: &[(u64, Bytes)],
+    results: &mut Vec<CellResult>,
+) -> Result<()> {
+    for (size, payload) in payloads {
+        let size = *size;
+        for &concurrency in &options.concurrency {
+            for &op in target.ops() {
+                let label = format!("{kind} {} {} x{concurrency}", op.as_str(), size_label(size));
+                target
+                    .before_cell(concurrency)
+                    .await
+                    .with_context(|| format!("{label}: warm-up"))?;
+                let budget = CellBudget::new(
+                    concurrency,
+                    options.duration_per_cell,
+                    options.max_ops_per_cell,
+                    options.max_bytes_per_cell,
+                    size,
+                );
+                let (cell_target, payload) = (target.clone(), payload.clone());
+                let outcome = run_cell(budget, move |slot| {
+                    let (target, payload) = (cell_target.clone(), payload.clone());
+                    async move { target.run_op(op, &object_name(size, slot), &payload).await }
+                })
+                .await
+                .with_context(|| label.clone())?;
+                let names: Vec<String> = (0..concurrency)
+                    .map(|slot| object_name(size, slot))
+                    .collect();
+                target
+                    .after_cell(op, &names)
+                    .await
+                    .with_context(|| format!("{label}: after cell"))?;
+                let result = CellResult::new(kind, op, size, concurrency, &outcome);
+                progress(&format!(
+                    "{label}: {} ops, {:.1} MB/s, p50 {:.3} ms, p99 {:.3} ms",
+                    result.ops, result.mb_per_s, result.p50_ms, result.p99_ms
+                ));
+                results.push(result);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One line of progress on stderr; the report and the table are the output, this is only
+/// for the person waiting.
+pub fn progress(line: &str) {
+    // A closed stderr must not fail the run.
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_has_the_size_and_does_not_repeat() {
+        let payload = make_payload(4096 + 3).unwrap();
+        assert_eq!(payload.len(), 4099);
+        assert_ne!(payload[..8], payload[8..16]);
+    }
+
+    #[test]
+    fn names_cover_every_size_and_worker() {
+        use clap::Parser as _;
+        let super::super::Cli::S3(options) = super::super::Cli::parse_from([
+            "scenario",
+            "s3",
+            "--sizes",
+            "4KiB,1MiB",
+            "--concurrency",
+            "1,3",
+        ]);
+        assert_eq!(
+            object_names(&options),
+            ["4KiB-0", "4KiB-1", "4KiB-2", "1MiB-0", "1MiB-1", "1MiB-2"]
+        );
+    }
+}
