@@ -3,22 +3,70 @@
 //!
 //! The harness never starts or stops the peer (it needs root and installs packages); it only
 //! reads `/tmp/ceph-peer/env`, whose lines look like `export S3_ENDPOINT=http://...`.
+//!
+//! The peer keeps objects in RAM (memstore, 4 GiB by default), and RGW frees the tails of
+//! overwritten or deleted large objects only after its GC delay (2 hours). One run leaves
+//! about 2.5 GiB of 64 MiB tails, so a second run within two hours would fill the store. After
+//! its cells the harness therefore deletes its objects and runs the GC at once
+//! (`radosgw-admin gc process --include-all`, as root on this machine, like `start.sh`).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, ensure};
+use tokio::process::Command;
 
 use super::s3::S3Endpoint;
 
-/// Reads the peer's endpoint and keys from its env file.
-pub fn read_env_file(path: &Path) -> Result<S3Endpoint> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read the Ceph peer env file {}", path.display()))?;
-    parse_env(&text).with_context(|| format!("bad Ceph peer env file {}", path.display()))
+/// How long the peer's GC may take.
+const GC_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The running peer, as its env file describes it.
+#[derive(Debug, Clone)]
+pub struct CephPeer {
+    /// The S3 endpoint and keys.
+    pub endpoint: S3Endpoint,
+    /// `CEPH_CONF`, for admin commands, when the env file names it.
+    pub ceph_conf: Option<PathBuf>,
 }
 
-fn parse_env(text: &str) -> Result<S3Endpoint> {
+impl CephPeer {
+    /// Reads the peer's endpoint and keys from its env file.
+    pub fn from_env_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("failed to read the Ceph peer env file {}", path.display()))?;
+        parse_env(&text).with_context(|| format!("bad Ceph peer env file {}", path.display()))
+    }
+
+    /// Frees the RAM that deleted and overwritten objects still hold, now rather than after
+    /// RGW's GC delay.
+    pub async fn collect_garbage(&self) -> Result<()> {
+        let conf = self
+            .ceph_conf
+            .as_ref()
+            .context("the env file names no CEPH_CONF")?;
+        let run = Command::new("radosgw-admin")
+            .arg("-c")
+            .arg(conf)
+            .args(["gc", "process", "--include-all"])
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(GC_TIMEOUT, run)
+            .await
+            .context("radosgw-admin gc process timed out")?
+            .context("failed to run radosgw-admin")?;
+        ensure!(
+            output.status.success(),
+            "radosgw-admin gc process failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Ok(())
+    }
+}
+
+fn parse_env(text: &str) -> Result<CephPeer> {
     let vars: HashMap<&str, &str> = text
         .lines()
         .map(str::trim)
@@ -31,11 +79,11 @@ fn parse_env(text: &str) -> Result<S3Endpoint> {
             .copied()
             .with_context(|| format!("{key} is not set"))
     };
-    let endpoint = get("S3_ENDPOINT")?;
-    Ok(S3Endpoint {
-        url: endpoint
+    let url = get("S3_ENDPOINT")?;
+    let endpoint = S3Endpoint {
+        url: url
             .parse()
-            .with_context(|| format!("S3_ENDPOINT `{endpoint}` is not a URL"))?,
+            .with_context(|| format!("S3_ENDPOINT `{url}` is not a URL"))?,
         region: vars
             .get("AWS_DEFAULT_REGION")
             .copied()
@@ -43,6 +91,10 @@ fn parse_env(text: &str) -> Result<S3Endpoint> {
             .to_owned(),
         access_key: get("AWS_ACCESS_KEY_ID")?.to_owned(),
         secret_key: get("AWS_SECRET_ACCESS_KEY")?.to_owned(),
+    };
+    Ok(CephPeer {
+        endpoint,
+        ceph_conf: vars.get("CEPH_CONF").map(PathBuf::from),
     })
 }
 
@@ -59,10 +111,15 @@ mod tests {
 
     #[test]
     fn start_sh_env_file_parses() {
-        let text = "export CEPH_PEER_DIR=/tmp/ceph-peer\nexport S3_ENDPOINT=http://127.0.0.1:7480\n\
+        let text = "export CEPH_CONF=/tmp/ceph-peer/ceph.conf\nexport S3_ENDPOINT=http://127.0.0.1:7480\n\
                     export AWS_ACCESS_KEY_ID=CEPHPEERACCESSKEY000\n\
                     export AWS_SECRET_ACCESS_KEY=\"secret=with=equals\"\n";
-        let endpoint = parse_env(text).unwrap();
+        let peer = parse_env(text).unwrap();
+        assert_eq!(
+            peer.ceph_conf.as_deref(),
+            Some(Path::new("/tmp/ceph-peer/ceph.conf"))
+        );
+        let endpoint = peer.endpoint;
         assert_eq!(endpoint.url.as_str(), "http://127.0.0.1:7480/");
         assert_eq!(endpoint.region, "us-east-1");
         assert_eq!(endpoint.access_key, "CEPHPEERACCESSKEY000");

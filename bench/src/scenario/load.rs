@@ -69,6 +69,13 @@ impl CellOutcome {
         }
     }
 
+    /// Mean latency in milliseconds, or 0 with no ops.
+    pub fn mean_ms(&self) -> f64 {
+        let total: u128 = self.latencies_ns.iter().map(|&ns| u128::from(ns)).sum();
+        let n = self.latencies_ns.len().max(1);
+        total as f64 / n as f64 / 1e6
+    }
+
     /// The `percent`-th percentile latency in milliseconds (nearest rank), or 0 with no ops.
     pub fn percentile_ms(&self, percent: u64) -> f64 {
         percentile(&self.latencies_ns, percent).map_or(0.0, |ns| ns as f64 / 1e6)

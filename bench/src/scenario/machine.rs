@@ -9,6 +9,8 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
+use super::report::round3;
+
 /// The machine a report was taken on.
 #[derive(Debug, Clone, Serialize)]
 pub struct MachineInfo {
@@ -73,7 +75,7 @@ impl RssSample {
     }
 
     fn parse(status: &str) -> Option<Self> {
-        let mib = |kib: u64| kib as f64 / 1024.0;
+        let mib = |kib: u64| round3(kib as f64 / 1024.0);
         Some(Self {
             rss_mib: mib(field_kib(status, "VmRSS:")?),
             peak_rss_mib: mib(field_kib(status, "VmHWM:")?),
@@ -96,6 +98,12 @@ mod tests {
         let status = "Name:\tquarryd\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\nThreads:\t3\n";
         let sample = RssSample::parse(status).unwrap();
         assert_eq!(sample.rss_mib, 20.0);
+        assert_eq!(
+            RssSample::parse("VmRSS: 8728 kB\nVmHWM: 8728 kB\n")
+                .unwrap()
+                .rss_mib,
+            8.523
+        );
         assert_eq!(sample.peak_rss_mib, 40.0);
         assert!(RssSample::parse("Name:\tkthread\n").is_none());
     }

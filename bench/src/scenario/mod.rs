@@ -33,10 +33,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 
+use self::ceph::CephPeer;
 use self::plain::PlainTarget;
 use self::quarryd::QuarrydProcess;
 use self::report::{
-    CAVEATS, CellResult, QuarrydFacts, Settings, Summary, TargetReport, TargetStatus,
+    CAVEATS, CellResult, QuarrydFacts, Settings, Summary, TargetReport, TargetStatus, round3,
 };
 use self::s3::S3Target;
 use self::target::{Target, make_payload, object_names, progress, run_cells};
@@ -129,7 +130,10 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
             duration_per_cell_s: options.duration_per_cell.as_secs_f64(),
             max_ops_per_cell: options.max_ops_per_cell,
             max_bytes_per_cell: options.max_bytes_per_cell,
-            work_dir: options.work_dir.display().to_string(),
+            work_dir: std::fs::canonicalize(&options.work_dir)
+                .unwrap_or_else(|_| options.work_dir.clone())
+                .display()
+                .to_string(),
         },
         caveats: CAVEATS.to_vec(),
         targets,
@@ -162,7 +166,7 @@ async fn run_quarryd(
     let mut facts = QuarrydFacts {
         binary: binary.display().to_string(),
         pid: process.pid(),
-        start_s: spawned.elapsed().as_secs_f64(),
+        start_s: round3(spawned.elapsed().as_secs_f64()),
         ..QuarrydFacts::default()
     };
     report.endpoint = Some(process.endpoint.url.to_string());
@@ -194,7 +198,7 @@ async fn run_quarryd(
     let stopped = process.stop().await;
     if let Ok((status, took)) = &stopped {
         facts.exit_status = Some(status.to_string());
-        facts.shutdown_s = Some(took.as_secs_f64());
+        facts.shutdown_s = Some(round3(took.as_secs_f64()));
     }
     report.quarryd = Some(facts);
     match (cells, stopped) {
@@ -228,22 +232,31 @@ async fn run_ceph(
         report.message = Some(why.to_owned());
         return Ok(());
     };
-    let endpoint = ceph::read_env_file(env_path)?;
-    report.endpoint = Some(endpoint.url.to_string());
-    let s3 = Arc::new(S3Target::new(&endpoint, BUCKET, options)?);
+    let peer = CephPeer::from_env_file(env_path)?;
+    report.endpoint = Some(peer.endpoint.url.to_string());
+    let s3 = Arc::new(S3Target::new(&peer.endpoint, BUCKET, options)?);
     s3.create_bucket().await.with_context(|| {
         format!(
             "Ceph peer at {} is not usable (is it running?)",
-            endpoint.url
+            peer.endpoint.url
         )
     })?;
     let target = Target::S3(s3);
-    run_cells(TargetKind::Ceph, &target, options, payloads, results).await?;
-    // The peer keeps objects in RAM: give the space back (its GC frees large tails later).
-    target
-        .clean_up(&object_names(options))
-        .await
-        .context("cleanup of the peer's objects")
+    let cells = run_cells(TargetKind::Ceph, &target, options, payloads, results).await;
+    // The peer keeps objects in RAM: give the space back, whatever happened to the cells.
+    let cleaned = async {
+        target
+            .clean_up(&object_names(options))
+            .await
+            .context("deleting the run's objects")?;
+        peer.collect_garbage().await
+    }
+    .await;
+    report.notes.push(match &cleaned {
+        Ok(()) => "objects deleted and RGW garbage collected after the run".to_owned(),
+        Err(e) => format!("cleanup incomplete, the peer may keep this run's data in RAM: {e:#}"),
+    });
+    cells
 }
 
 /// Runs the plain-file baseline next to quarryd's data dir.

@@ -117,6 +117,9 @@ pub struct TargetReport {
     /// Process facts, for quarryd.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quarryd: Option<QuarrydFacts>,
+    /// What else happened to the target (cleanup outcome).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl TargetReport {
@@ -129,6 +132,7 @@ impl TargetReport {
             endpoint: None,
             dir: None,
             quarryd: None,
+            notes: Vec::new(),
         }
     }
 }
@@ -173,6 +177,8 @@ pub struct CellResult {
     pub seconds: f64,
     /// Throughput, 10^6 bytes per second.
     pub mb_per_s: f64,
+    /// Mean latency (far above p50 when a few ops stall).
+    pub mean_ms: f64,
     /// Median latency.
     pub p50_ms: f64,
     /// 99th-percentile latency (nearest rank; the maximum below 100 ops).
@@ -200,6 +206,7 @@ impl CellResult {
             bytes: outcome.bytes,
             seconds: round3(outcome.elapsed.as_secs_f64()),
             mb_per_s: round3(outcome.mb_per_s()),
+            mean_ms: round3(outcome.mean_ms()),
             p50_ms: round3(outcome.percentile_ms(50)),
             p99_ms: round3(outcome.percentile_ms(99)),
             max_ms: round3(outcome.percentile_ms(100)),

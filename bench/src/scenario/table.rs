@@ -9,19 +9,20 @@ use super::report::{Comparison, Report, TargetStatus};
 pub fn write_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<8} {:<11} {:>6} {:>4} {:>7} {:>10} {:>9} {:>9}",
-        "target", "op", "size", "conc", "ops", "MB/s", "p50 ms", "p99 ms"
+        "{:<8} {:<11} {:>6} {:>4} {:>7} {:>10} {:>9} {:>9} {:>9}",
+        "target", "op", "size", "conc", "ops", "MB/s", "mean ms", "p50 ms", "p99 ms"
     )?;
     for r in &report.results {
         writeln!(
             out,
-            "{:<8} {:<11} {:>6} {:>4} {:>7} {:>10.1} {:>9.3} {:>9.3}",
+            "{:<8} {:<11} {:>6} {:>4} {:>7} {:>10.1} {:>9.3} {:>9.3} {:>9.3}",
             r.target.as_str(),
             r.op.as_str(),
             r.size,
             r.concurrency,
             r.ops,
             r.mb_per_s,
+            r.mean_ms,
             r.p50_ms,
             r.p99_ms
         )?;
