@@ -40,10 +40,10 @@ impl ReadConditions {
             Some(cond) if !etag_matches(cond, &meta.etag) => return Err(precondition_failed()),
             Some(_) => {}
             None => {
-                if let Some(since) = &self.if_unmodified_since {
-                    if modified > timestamp_seconds(since) {
-                        return Err(precondition_failed());
-                    }
+                if let Some(since) = &self.if_unmodified_since
+                    && modified > timestamp_seconds(since)
+                {
+                    return Err(precondition_failed());
                 }
             }
         }
