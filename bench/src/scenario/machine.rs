@@ -22,10 +22,15 @@ pub struct MachineInfo {
     pub cpu_model: Option<String>,
     /// Physical memory in MiB.
     pub mem_total_mib: Option<u64>,
+    /// 1, 5 and 15 minute load averages when the run started: other work on the machine
+    /// (builds, tests) competes with the targets, and shows here.
+    pub load_average_start: Option<String>,
+    /// The same when the run ended.
+    pub load_average_end: Option<String>,
 }
 
 impl MachineInfo {
-    /// Reads what `/proc` tells.
+    /// Reads what `/proc` tells now; `load_average_end` is left for the caller.
     pub fn read() -> Self {
         let nproc = std::thread::available_parallelism().map_or(1, usize::from);
         let kernel = read_trimmed("/proc/sys/kernel/osrelease");
@@ -46,8 +51,21 @@ impl MachineInfo {
             kernel,
             cpu_model,
             mem_total_mib,
+            load_average_start: load_average(),
+            load_average_end: None,
         }
     }
+}
+
+/// The first three fields of `/proc/loadavg`.
+pub fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 fn read_trimmed(path: &str) -> Option<String> {

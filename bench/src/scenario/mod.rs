@@ -11,6 +11,7 @@
 
 pub mod ceph;
 pub mod load;
+pub mod loopback;
 pub mod machine;
 pub mod options;
 pub mod plain;
@@ -34,12 +35,13 @@ use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 
 use self::ceph::CephPeer;
+use self::loopback::LoopbackServer;
 use self::plain::PlainTarget;
 use self::quarryd::QuarrydProcess;
 use self::report::{
     CAVEATS, CellResult, QuarrydFacts, Settings, Summary, TargetReport, TargetStatus, round3,
 };
-use self::s3::S3Target;
+use self::s3::{S3Endpoint, S3Target};
 use self::target::{Target, make_payload, object_names, progress, run_cells};
 
 /// The bucket every S3 target is measured in.
@@ -55,6 +57,7 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
         "--concurrency needs at least one level, each at least 1"
     );
     let started_at = now_rfc3339();
+    let mut machine = machine::MachineInfo::read();
     std::fs::create_dir_all(&options.work_dir)
         .with_context(|| format!("failed to create work dir {}", options.work_dir.display()))?;
     let work = tempfile::Builder::new()
@@ -90,6 +93,9 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
             TargetKind::Ceph => {
                 run_ceph(options, &payloads, &mut target_report, &mut results).await
             }
+            TargetKind::Loopback => {
+                run_loopback(options, &payloads, &mut target_report, &mut results).await
+            }
             TargetKind::Plain => {
                 run_plain(
                     options,
@@ -113,6 +119,7 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
         let kept = work.keep();
         progress(&format!("work dir kept: {}", kept.display()));
     }
+    machine.load_average_end = machine::load_average();
     let quarryd = targets.iter().find_map(|t| t.quarryd.as_ref());
     let ratios = ratios::compute(&results, &options.concurrency, quarryd);
     let summary = Summary::new(&ratios, &targets);
@@ -122,7 +129,7 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
         started_at,
         finished_at: now_rfc3339(),
         revision: git_revision(),
-        machine: machine::MachineInfo::read(),
+        machine,
         settings: Settings {
             targets: options.targets.clone(),
             sizes: options.sizes.clone(),
@@ -272,6 +279,37 @@ async fn run_plain(
     run_cells(
         TargetKind::Plain,
         &Target::Plain(Arc::new(plain)),
+        options,
+        payloads,
+        results,
+    )
+    .await
+}
+
+/// Runs the cells against an in-process HTTP server that answers from memory.
+async fn run_loopback(
+    options: &S3Options,
+    payloads: &[(u64, Bytes)],
+    report: &mut TargetReport,
+    results: &mut Vec<CellResult>,
+) -> Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let server = LoopbackServer::start(payloads, threads)?;
+    let endpoint = S3Endpoint {
+        url: server
+            .url()
+            .parse()
+            .context("loopback address is not a URL")?,
+        region: "us-east-1".to_owned(),
+        access_key: "loopback".to_owned(),
+        secret_key: "loopback".to_owned(),
+    };
+    report.endpoint = Some(endpoint.url.to_string());
+    let s3 = S3Target::new(&endpoint, BUCKET, options)?;
+    s3.create_bucket().await?;
+    run_cells(
+        TargetKind::Loopback,
+        &Target::S3(Arc::new(s3)),
         options,
         payloads,
         results,

@@ -32,6 +32,8 @@ pub enum TargetKind {
     Ceph,
     /// Plain file write (with and without fsync) and read in the same directory.
     Plain,
+    /// An in-process HTTP server answering from memory: the ceiling of the HTTP path.
+    Loopback,
 }
 
 impl TargetKind {
@@ -41,6 +43,7 @@ impl TargetKind {
             Self::Quarryd => "quarryd",
             Self::Ceph => "ceph",
             Self::Plain => "plain",
+            Self::Loopback => "loopback",
         }
     }
 }
@@ -55,7 +58,11 @@ impl fmt::Display for TargetKind {
 #[derive(Debug, Clone, Args)]
 pub struct S3Options {
     /// Targets to measure, in this order.
-    #[arg(long, value_delimiter = ',', default_value = "quarryd,ceph,plain")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "quarryd,ceph,plain,loopback"
+    )]
     pub targets: Vec<TargetKind>,
 
     /// Object sizes (B, KiB, MiB, GiB; powers of two).
@@ -181,7 +188,12 @@ mod tests {
         let Cli::S3(options) = Cli::parse_from(["scenario", "s3"]);
         assert_eq!(
             options.targets,
-            [TargetKind::Quarryd, TargetKind::Ceph, TargetKind::Plain]
+            [
+                TargetKind::Quarryd,
+                TargetKind::Ceph,
+                TargetKind::Plain,
+                TargetKind::Loopback
+            ]
         );
         assert_eq!(options.sizes, [4096, 1 << 20, 64 << 20]);
         assert_eq!(options.concurrency, [1, 32]);

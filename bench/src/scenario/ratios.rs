@@ -7,8 +7,10 @@
 //!   as fast as the peer's);
 //! - quarryd idle RSS: at most 30 MiB.
 //!
-//! One ratio per concurrency level. The 64 MiB PUT throughput against plain write + fsync is
-//! reported for context, without a target.
+//! One ratio per concurrency level. Reported for context, without a target: the 64 MiB PUT
+//! throughput against plain write + fsync, and the loopback ceiling (an HTTP server answering
+//! from memory), both as quarryd's share of it and as the highest value the first ratio can
+//! reach over HTTP on this machine.
 
 use super::options::{TargetKind, size_label};
 use super::report::{CellResult, Comparison, Op, QuarrydFacts, Ratio, Verdict, round3};
@@ -55,7 +57,7 @@ pub fn compute(
     concurrency: &[usize],
     quarryd: Option<&QuarrydFacts>,
 ) -> Vec<Ratio> {
-    use TargetKind::{Ceph, Plain, Quarryd};
+    use TargetKind::{Ceph, Loopback, Plain, Quarryd};
     let cell = |target, op, size, concurrency| CellKey {
         target,
         op,
@@ -109,6 +111,33 @@ pub fn compute(
             quotient(
                 cell(Quarryd, Op::Put, LARGE, c),
                 cell(Plain, Op::Put, LARGE, c),
+                results,
+                |r| r.mb_per_s,
+            ),
+            None,
+        ));
+    }
+    for &c in concurrency {
+        ratios.push(ratio(
+            format!("quarryd_get_64MiB_throughput_vs_loopback_c{c}"),
+            format!("quarryd 64 MiB GET MB/s / in-memory HTTP server GET MB/s, concurrency {c}"),
+            quotient(
+                cell(Quarryd, Op::Get, LARGE, c),
+                cell(Loopback, Op::Get, LARGE, c),
+                results,
+                |r| r.mb_per_s,
+            ),
+            None,
+        ));
+        ratios.push(ratio(
+            format!("loopback_get_64MiB_throughput_vs_plain_read_c{c}"),
+            format!(
+                "in-memory HTTP server 64 MiB GET MB/s / plain file read MB/s, concurrency {c}: \
+                 the ceiling of quarryd_get_64MiB_throughput_vs_plain_read_c{c} over HTTP here"
+            ),
+            quotient(
+                cell(Loopback, Op::Get, LARGE, c),
+                cell(Plain, Op::Get, LARGE, c),
                 results,
                 |r| r.mb_per_s,
             ),
@@ -235,6 +264,6 @@ mod tests {
         let results = [result(TargetKind::Quarryd, Op::Get, SMALL, 1, 1)];
         let ratios = compute(&results, &[1, 32], None);
         assert!(ratios.iter().all(|r| r.status == Verdict::NotMeasured));
-        assert_eq!(ratios.len(), 9);
+        assert_eq!(ratios.len(), 13);
     }
 }

@@ -309,13 +309,15 @@ impl Summary {
 }
 
 /// What every reader of the report should know before quoting a number.
-pub const CAVEATS: [&str; 8] = [
+pub const CAVEATS: [&str; 9] = [
     "Absolute numbers on shared 2-core VMs are noise: compare the ratios, whose two sides are \
      measured back to back in the same run.",
     "Reads are warm page cache for all targets (dropping the page cache is not reliably \
      possible here): GET figures compare serving paths, not disks.",
     "The load generator, quarryd and the Ceph daemons share the same CPUs and talk over \
      loopback; at concurrency 32 latency is mostly queueing for those CPUs.",
+    "Other work on the machine competes too: machine.load_average_start/end show it; a run \
+     taken at a load above nproc says more about the neighbours than about the targets.",
     "The Ceph peer keeps objects in RAM (memstore, no disk, no fsync): its PUTs are not durable \
      writes, while quarryd's and plain `put` fsync to disk.",
     "The Ceph peer as shared/tools/ceph-peer/start.sh configures it runs beast without \
