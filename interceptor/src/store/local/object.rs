@@ -47,11 +47,16 @@ pub(super) async fn get(
 ) -> Result<ObjectReader, StoreError> {
     let task_inner = Arc::clone(inner);
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
-    let opened = blocking(move || read::open_version(&task_inner, &bucket, &key, range)).await?;
+    let (opened, body) = blocking(move || {
+        let mut opened = read::open_version(&task_inner, &bucket, &key, range)?;
+        let body = read::prepare_body(std::mem::take(&mut opened.pieces))?;
+        Ok((opened, body))
+    })
+    .await?;
     Ok(ObjectReader {
         meta: opened.meta,
         range: opened.range,
-        body: read::stream_pieces(opened.pieces),
+        body: read::into_stream(body),
     })
 }
 

@@ -6,9 +6,12 @@
 //! reader always sees one whole version. [`open_version`] re-reads the index and retries when
 //! a file vanished between the index read and the open.
 //!
-//! The bytes come from one blocking task per reader that reads 1 MiB chunks straight into
-//! fresh buffers (no zeroing, no copy afterwards) and hands them over a small bounded
-//! channel; the channel bounds memory per reader and lets disk reads overlap the consumer.
+//! A body of at most 1 MiB is read whole in the same blocking call that opened its files, so a
+//! small GET costs one trip to the blocking pool. A larger one comes from one blocking task per
+//! reader that reads 1 MiB chunks straight into fresh buffers (no zeroing, no copy afterwards)
+//! and hands them over a small bounded channel: the channel bounds memory per reader and lets
+//! disk reads overlap the consumer. The task holds a blocking-pool thread while its consumer is
+//! slow, so the pool size bounds concurrent large reads.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -27,6 +30,8 @@ use crate::store::{BodyStream, ByteRange, ObjectMeta, ResolvedRange, StoreError}
 
 /// Bytes per read and per chunk of the body stream.
 const READ_CHUNK: u64 = 1 << 20;
+/// Bodies up to this size are read whole when opened, without a reader task.
+const INLINE_MAX: u64 = READ_CHUNK;
 /// Chunks a reader may run ahead of its consumer.
 const READ_AHEAD: usize = 4;
 /// Index reads before giving up on an object whose files keep vanishing under overwrites.
@@ -162,8 +167,62 @@ fn open_pieces(
     Ok(Ok(pieces))
 }
 
+/// A body ready to hand out: read already, or open files for a reader task.
+#[derive(Debug)]
+pub(super) enum PreparedBody {
+    /// The whole requested byte range, read in the call that opened the files.
+    Inline(Bytes),
+    /// Open pieces for [`stream_pieces`].
+    Pieces(Vec<Piece>),
+}
+
+/// Reads small bodies (up to [`INLINE_MAX`]) at once, in the caller's blocking call: one trip
+/// to the blocking pool then serves a small GET whole. Larger ones are left to a reader task.
+/// Blocking.
+pub(super) fn prepare_body(pieces: Vec<Piece>) -> Result<PreparedBody, StoreError> {
+    let total: u64 = pieces.iter().map(|p| p.len).sum();
+    if total > INLINE_MAX {
+        return Ok(PreparedBody::Pieces(pieces));
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for mut piece in pieces {
+        let path = &piece.path;
+        piece
+            .file
+            .seek(SeekFrom::Start(piece.offset))
+            .map_err(io_err("seek data file", path))?;
+        let before = buf.len();
+        // Reads into the spare capacity without zeroing it first.
+        (&mut piece.file)
+            .take(piece.len)
+            .read_to_end(&mut buf)
+            .map_err(io_err("read data file", path))?;
+        let got = (buf.len() - before) as u64;
+        if got != piece.len {
+            return Err(StoreError::Io {
+                op: "read data file",
+                path: piece.path,
+                source: io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("data file ended {} bytes early", piece.len - got),
+                ),
+            });
+        }
+    }
+    Ok(PreparedBody::Inline(Bytes::from(buf)))
+}
+
+/// The body stream of a prepared body.
+pub(super) fn into_stream(body: PreparedBody) -> BodyStream {
+    match body {
+        PreparedBody::Inline(bytes) if bytes.is_empty() => Box::pin(futures::stream::empty()),
+        PreparedBody::Inline(bytes) => Box::pin(futures::stream::iter([Ok(bytes)])),
+        PreparedBody::Pieces(pieces) => stream_pieces(pieces),
+    }
+}
+
 /// Streams the pieces' bytes from a blocking reader task.
-pub(super) fn stream_pieces(pieces: Vec<Piece>) -> BodyStream {
+fn stream_pieces(pieces: Vec<Piece>) -> BodyStream {
     if pieces.iter().all(|p| p.len == 0) {
         return Box::pin(futures::stream::empty());
     }

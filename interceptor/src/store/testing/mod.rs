@@ -72,9 +72,18 @@ pub fn failing_body(prefix: impl Into<Bytes>) -> BodyStream {
     Box::pin(futures::stream::iter([Ok(prefix), Err(failure)]))
 }
 
-/// Reads a body to the end.
+/// Reads a body to the end. A body of one chunk becomes the `Vec` without a copy (benches
+/// compare this with `std::fs::read`).
 pub async fn try_read_body(mut body: BodyStream) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
+    let Some(first) = body.next().await.transpose()? else {
+        return Ok(Vec::new());
+    };
+    let Some(second) = body.next().await.transpose()? else {
+        return Ok(Vec::from(first));
+    };
+    let mut out = Vec::with_capacity(first.len() + second.len());
+    out.extend_from_slice(&first);
+    out.extend_from_slice(&second);
     while let Some(chunk) = body.next().await {
         out.extend_from_slice(&chunk?);
     }
