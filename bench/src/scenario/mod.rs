@@ -75,37 +75,20 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
         .map(|&size| Ok((size, make_payload(size)?)))
         .collect::<Result<Vec<(u64, Bytes)>>>()?;
 
-    let mut results = Vec::new();
+    let mut run = Run {
+        options,
+        work: work.path(),
+        payloads,
+        results: Vec::new(),
+    };
     let mut targets = Vec::new();
     for &kind in &options.targets {
         let mut target_report = TargetReport::new(kind);
         let outcome = match kind {
-            TargetKind::Quarryd => {
-                run_quarryd(
-                    options,
-                    work.path(),
-                    &payloads,
-                    &mut target_report,
-                    &mut results,
-                )
-                .await
-            }
-            TargetKind::Ceph => {
-                run_ceph(options, &payloads, &mut target_report, &mut results).await
-            }
-            TargetKind::Loopback => {
-                run_loopback(options, &payloads, &mut target_report, &mut results).await
-            }
-            TargetKind::Plain => {
-                run_plain(
-                    options,
-                    work.path(),
-                    &payloads,
-                    &mut target_report,
-                    &mut results,
-                )
-                .await
-            }
+            TargetKind::Quarryd => run.quarryd(&mut target_report).await,
+            TargetKind::Ceph => run.ceph(&mut target_report).await,
+            TargetKind::Plain => run.plain(&mut target_report).await,
+            TargetKind::Loopback => run.loopback(&mut target_report).await,
         };
         if let Err(error) = outcome {
             progress(&format!("{kind} FAILED: {error:#}"));
@@ -114,6 +97,7 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
         }
         targets.push(target_report);
     }
+    let results = run.results;
 
     if options.keep_work {
         let kept = work.keep();
@@ -150,171 +134,160 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
     })
 }
 
-/// Starts quarryd, reads its idle RSS, runs its cells, reads its RSS again and stops it.
-async fn run_quarryd(
-    options: &S3Options,
-    work: &Path,
-    payloads: &[(u64, Bytes)],
-    report: &mut TargetReport,
-    results: &mut Vec<CellResult>,
-) -> Result<()> {
-    let binary = &options.quarryd;
-    ensure!(
-        binary.is_file(),
-        "quarryd binary {} not found: build it with `cargo build --release -p quarry-agent --bin quarryd` \
-         or pass --quarryd PATH",
-        binary.display()
-    );
-    let data_dir = work.join("quarryd-data");
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("failed to create {}", data_dir.display()))?;
-    let spawned = Instant::now();
-    let process = QuarrydProcess::start(binary, &data_dir, &work.join("quarryd.log")).await?;
-    let mut facts = QuarrydFacts {
-        binary: binary.display().to_string(),
-        pid: process.pid(),
-        start_s: round3(spawned.elapsed().as_secs_f64()),
-        ..QuarrydFacts::default()
-    };
-    report.endpoint = Some(process.endpoint.url.to_string());
-    report.dir = Some(data_dir.display().to_string());
-    progress(&format!(
-        "quarryd pid {} healthy on {} after {:.2} s",
-        facts.pid, process.endpoint.url, facts.start_s
-    ));
+/// One run in progress: what every target's runner needs, and the cells measured so far.
+struct Run<'a> {
+    options: &'a S3Options,
+    /// This run's fresh work subdirectory: quarryd's data dir and the plain files.
+    work: &'a Path,
+    /// One shared payload per size.
+    payloads: Vec<(u64, Bytes)>,
+    results: Vec<CellResult>,
+}
 
-    tokio::time::sleep(options.settle).await;
-    let cells = async {
-        facts.idle = Some(process.rss()?);
-        let s3 = S3Target::new(&process.endpoint, BUCKET, options)?;
-        s3.create_bucket().await?;
+impl Run<'_> {
+    async fn cells(&mut self, kind: TargetKind, target: &Target) -> Result<()> {
         run_cells(
-            TargetKind::Quarryd,
-            &Target::S3(Arc::new(s3)),
-            options,
-            payloads,
-            results,
+            kind,
+            target,
+            self.options,
+            &self.payloads,
+            &mut self.results,
         )
-        .await?;
-        facts.after_run = Some(process.rss()?);
-        anyhow::Ok(())
+        .await
     }
-    .await;
-    // The cells' client is gone by now, so quarryd drains no connection of ours.
-    let log_tail = process.log_tail();
-    let stopped = process.stop().await;
-    if let Ok((status, took)) = &stopped {
-        facts.exit_status = Some(status.to_string());
-        facts.shutdown_s = Some(round3(took.as_secs_f64()));
+
+    /// A client for `endpoint`, with the bench bucket created.
+    async fn s3_target(&self, endpoint: &S3Endpoint) -> Result<Target> {
+        let s3 = S3Target::new(endpoint, BUCKET, self.options)?;
+        s3.create_bucket().await?;
+        Ok(Target::S3(Arc::new(s3)))
     }
-    report.quarryd = Some(facts);
-    match (cells, stopped) {
-        (Ok(()), Ok((status, _))) => {
-            ensure!(
-                status.success(),
-                "quarryd exited with {status} after SIGTERM; log:\n{log_tail}"
-            );
-            Ok(())
+
+    /// Starts quarryd, reads its idle RSS, runs its cells, reads its RSS again and stops it.
+    async fn quarryd(&mut self, report: &mut TargetReport) -> Result<()> {
+        let binary = &self.options.quarryd;
+        ensure!(
+            binary.is_file(),
+            "quarryd binary {} not found: build it with \
+             `cargo build --release -p quarry-agent --bin quarryd` or pass --quarryd PATH",
+            binary.display()
+        );
+        let data_dir = self.work.join("quarryd-data");
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("failed to create {}", data_dir.display()))?;
+        let spawned = Instant::now();
+        let process =
+            QuarrydProcess::start(binary, &data_dir, &self.work.join("quarryd.log")).await?;
+        let mut facts = QuarrydFacts {
+            binary: binary.display().to_string(),
+            pid: process.pid(),
+            start_s: round3(spawned.elapsed().as_secs_f64()),
+            ..QuarrydFacts::default()
+        };
+        report.endpoint = Some(process.endpoint.url.to_string());
+        report.dir = Some(data_dir.display().to_string());
+        progress(&format!(
+            "quarryd pid {} healthy on {} after {:.2} s",
+            facts.pid, process.endpoint.url, facts.start_s
+        ));
+
+        tokio::time::sleep(self.options.settle).await;
+        let cells = async {
+            facts.idle = Some(process.rss()?);
+            let target = self.s3_target(&process.endpoint).await?;
+            self.cells(TargetKind::Quarryd, &target).await?;
+            facts.after_run = Some(process.rss()?);
+            anyhow::Ok(())
         }
-        (Ok(()), Err(stop)) => Err(stop),
-        (Err(cells), Ok(_)) => Err(anyhow!("{cells:#}\nquarryd log tail:\n{log_tail}")),
-        (Err(cells), Err(stop)) => Err(anyhow!(
-            "{cells:#}\nthen: {stop:#}\nquarryd log tail:\n{log_tail}"
-        )),
+        .await;
+        // The cells' client is gone by now, so quarryd drains no connection of ours.
+        let log_tail = process.log_tail();
+        let stopped = process.stop().await;
+        if let Ok((status, took)) = &stopped {
+            facts.exit_status = Some(status.to_string());
+            facts.shutdown_s = Some(round3(took.as_secs_f64()));
+        }
+        report.quarryd = Some(facts);
+        match (cells, stopped) {
+            (Ok(()), Ok((status, _))) => {
+                ensure!(
+                    status.success(),
+                    "quarryd exited with {status} after SIGTERM; log:\n{log_tail}"
+                );
+                Ok(())
+            }
+            (Ok(()), Err(stop)) => Err(stop),
+            (Err(cells), Ok(_)) => Err(anyhow!("{cells:#}\nquarryd log tail:\n{log_tail}")),
+            (Err(cells), Err(stop)) => Err(anyhow!(
+                "{cells:#}\nthen: {stop:#}\nquarryd log tail:\n{log_tail}"
+            )),
+        }
     }
-}
 
-/// Runs the cells against the already-running Ceph peer, or records why it was skipped.
-async fn run_ceph(
-    options: &S3Options,
-    payloads: &[(u64, Bytes)],
-    report: &mut TargetReport,
-    results: &mut Vec<CellResult>,
-) -> Result<()> {
-    let Some(env_path) = &options.ceph_env else {
-        let why = "no --ceph-env given: start the peer with `bash shared/tools/ceph-peer/start.sh` \
-                   and pass `--ceph-env /tmp/ceph-peer/env`; Ceph ratios are not measured";
-        progress(&format!("ceph SKIPPED: {why}"));
-        report.status = TargetStatus::Skipped;
-        report.message = Some(why.to_owned());
-        return Ok(());
-    };
-    let peer = CephPeer::from_env_file(env_path)?;
-    report.endpoint = Some(peer.endpoint.url.to_string());
-    let s3 = Arc::new(S3Target::new(&peer.endpoint, BUCKET, options)?);
-    s3.create_bucket().await.with_context(|| {
-        format!(
-            "Ceph peer at {} is not usable (is it running?)",
-            peer.endpoint.url
-        )
-    })?;
-    let target = Target::S3(s3);
-    let cells = run_cells(TargetKind::Ceph, &target, options, payloads, results).await;
-    // The peer keeps objects in RAM: give the space back, whatever happened to the cells.
-    let cleaned = async {
-        target
-            .clean_up(&object_names(options))
+    /// Runs the cells against the already-running Ceph peer, or records why it was skipped.
+    async fn ceph(&mut self, report: &mut TargetReport) -> Result<()> {
+        let Some(env_path) = &self.options.ceph_env else {
+            let why = "no --ceph-env given: start the peer with \
+                       `bash shared/tools/ceph-peer/start.sh` and pass \
+                       `--ceph-env /tmp/ceph-peer/env`; Ceph ratios are not measured";
+            progress(&format!("ceph SKIPPED: {why}"));
+            report.status = TargetStatus::Skipped;
+            report.message = Some(why.to_owned());
+            return Ok(());
+        };
+        let peer = CephPeer::from_env_file(env_path)?;
+        report.endpoint = Some(peer.endpoint.url.to_string());
+        let target = self.s3_target(&peer.endpoint).await.with_context(|| {
+            format!(
+                "Ceph peer at {} is not usable (is it running?)",
+                peer.endpoint.url
+            )
+        })?;
+        let cells = self.cells(TargetKind::Ceph, &target).await;
+        // The peer keeps objects in RAM: give the space back, whatever happened to the cells.
+        let cleaned = async {
+            let names = object_names(self.options);
+            target
+                .clean_up(&names)
+                .await
+                .context("deleting the run's objects")?;
+            peer.collect_garbage().await
+        }
+        .await;
+        report.notes.push(match &cleaned {
+            Ok(()) => "objects deleted and RGW garbage collected after the run".to_owned(),
+            Err(e) => {
+                format!("cleanup incomplete, the peer may keep this run's data in RAM: {e:#}")
+            }
+        });
+        cells
+    }
+
+    /// Runs the plain-file baseline next to quarryd's data dir.
+    async fn plain(&mut self, report: &mut TargetReport) -> Result<()> {
+        let plain = PlainTarget::new(&self.work.join("plain"))?;
+        report.dir = Some(plain.dir().display().to_string());
+        self.cells(TargetKind::Plain, &Target::Plain(Arc::new(plain)))
             .await
-            .context("deleting the run's objects")?;
-        peer.collect_garbage().await
     }
-    .await;
-    report.notes.push(match &cleaned {
-        Ok(()) => "objects deleted and RGW garbage collected after the run".to_owned(),
-        Err(e) => format!("cleanup incomplete, the peer may keep this run's data in RAM: {e:#}"),
-    });
-    cells
-}
 
-/// Runs the plain-file baseline next to quarryd's data dir.
-async fn run_plain(
-    options: &S3Options,
-    work: &Path,
-    payloads: &[(u64, Bytes)],
-    report: &mut TargetReport,
-    results: &mut Vec<CellResult>,
-) -> Result<()> {
-    let plain = PlainTarget::new(&work.join("plain"))?;
-    report.dir = Some(plain.dir().display().to_string());
-    run_cells(
-        TargetKind::Plain,
-        &Target::Plain(Arc::new(plain)),
-        options,
-        payloads,
-        results,
-    )
-    .await
-}
-
-/// Runs the cells against an in-process HTTP server that answers from memory.
-async fn run_loopback(
-    options: &S3Options,
-    payloads: &[(u64, Bytes)],
-    report: &mut TargetReport,
-    results: &mut Vec<CellResult>,
-) -> Result<()> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let server = LoopbackServer::start(payloads, threads)?;
-    let endpoint = S3Endpoint {
-        url: server
-            .url()
-            .parse()
-            .context("loopback address is not a URL")?,
-        region: "us-east-1".to_owned(),
-        access_key: "loopback".to_owned(),
-        secret_key: "loopback".to_owned(),
-    };
-    report.endpoint = Some(endpoint.url.to_string());
-    let s3 = S3Target::new(&endpoint, BUCKET, options)?;
-    s3.create_bucket().await?;
-    run_cells(
-        TargetKind::Loopback,
-        &Target::S3(Arc::new(s3)),
-        options,
-        payloads,
-        results,
-    )
-    .await
+    /// Runs the cells against an in-process HTTP server that answers from memory.
+    async fn loopback(&mut self, report: &mut TargetReport) -> Result<()> {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let server = LoopbackServer::start(&self.payloads, threads)?;
+        let endpoint = S3Endpoint {
+            url: server
+                .url()
+                .parse()
+                .context("loopback address is not a URL")?,
+            region: "us-east-1".to_owned(),
+            access_key: "loopback".to_owned(),
+            secret_key: "loopback".to_owned(),
+        };
+        report.endpoint = Some(endpoint.url.to_string());
+        let target = self.s3_target(&endpoint).await?;
+        self.cells(TargetKind::Loopback, &target).await
+    }
 }
 
 /// Best effort: a report without a revision is still a report.
