@@ -353,6 +353,42 @@ mod tests {
         assert_eq!(store.recovery_report(), RecoveryReport::default());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_racing_overwrites_always_see_a_whole_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path(), StoreLimits::default())
+            .await
+            .unwrap();
+        store.create_bucket("b").await.unwrap();
+        // One small body (read inline) and one streamed in chunks.
+        let bodies = [pattern(3000, 1), pattern(1_500_000, 2)];
+        put_bytes(&store, "b", "k", &bodies[0]).await;
+        let writer = tokio::spawn({
+            let store = store.clone();
+            let bodies = bodies.clone();
+            async move {
+                for i in 0..60 {
+                    put_bytes(&store, "b", "k", &bodies[i % 2]).await;
+                }
+            }
+        });
+        let mut reads = 0;
+        while !writer.is_finished() {
+            let reader = store.get_object("b", "k", None).await.unwrap();
+            let etag = reader.meta.etag.clone();
+            let got = crate::store::testing::read_all(reader).await;
+            assert!(bodies.contains(&got), "a read saw a torn or mixed body");
+            assert_eq!(etag, crate::store::testing::md5_hex(&got));
+            reads += 1;
+        }
+        writer.await.unwrap();
+        assert!(reads > 0);
+        assert_eq!(
+            files_on_disk(&store),
+            store.referenced_files().await.unwrap()
+        );
+    }
+
     #[tokio::test]
     async fn index_is_locked_against_a_second_open() {
         let dir = tempfile::tempdir().unwrap();
