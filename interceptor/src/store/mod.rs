@@ -3,7 +3,7 @@
 //!
 //! Everything the front end needs from a store is here, in S3's own terms (buckets, keys,
 //! ranges, multipart uploads) but without any wire format. `LocalStore` is the embedded default;
-//! `MemStore` backs tests. Every implementation runs [`testing::conformance`].
+//! `MemStore` backs tests. Every implementation runs `testing::conformance` (feature `testing`).
 //!
 //! Invariants every implementation keeps:
 //! - a successful `put_object` / `complete_multipart` is durable when it returns, and an object
