@@ -84,7 +84,9 @@ pub enum CredentialsError {
         source: std::io::Error,
     },
     /// The stored file is not what this program writes.
-    #[error("credentials file {path} is damaged ({message}); fix it or delete it to generate new keys")]
+    #[error(
+        "credentials file {path} is damaged ({message}); fix it or delete it to generate new keys"
+    )]
     Damaged {
         /// The file.
         path: PathBuf,
@@ -100,9 +102,16 @@ struct StoredRoot {
 }
 
 /// Resolves the root credentials (blocking file I/O; call at start-up).
-pub fn resolve_root(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<RootCredentials, CredentialsError> {
+pub fn resolve_root(
+    cfg: &QuarryConfig,
+    env: &dyn EnvSource,
+) -> Result<RootCredentials, CredentialsError> {
     if let (Some(access_key), Some(secret)) = (env.var(ENV_ACCESS_KEY), env.var(ENV_SECRET_KEY)) {
-        return Ok(RootCredentials { access_key, secret_key: Secret::new(secret), origin: Origin::Env });
+        return Ok(RootCredentials {
+            access_key,
+            secret_key: Secret::new(secret),
+            origin: Origin::Env,
+        });
     }
     if let (Some(access_key), Some(secret_key)) = (&cfg.s3.access_key, &cfg.s3.secret_key) {
         return Ok(RootCredentials {
@@ -113,16 +122,24 @@ pub fn resolve_root(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<RootCrede
     }
     let path = cfg.server.data_dir.join(ROOT_CREDENTIALS_FILE);
     if let Some(text) = read_optional(&path)? {
-        let stored: StoredRoot =
-            toml::from_str(&text).map_err(|e| CredentialsError::Damaged { path: path.clone(), message: e.to_string() })?;
+        let stored: StoredRoot = toml::from_str(&text).map_err(|e| CredentialsError::Damaged {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         return Ok(RootCredentials {
             access_key: stored.access_key,
             secret_key: Secret::new(stored.secret_key),
             origin: Origin::Stored(path),
         });
     }
-    let stored = StoredRoot { access_key: random_string(20).to_ascii_uppercase(), secret_key: random_string(40) };
-    let text = toml::to_string(&stored).map_err(|e| CredentialsError::Damaged { path: path.clone(), message: e.to_string() })?;
+    let stored = StoredRoot {
+        access_key: random_string(20).to_ascii_uppercase(),
+        secret_key: random_string(40),
+    };
+    let text = toml::to_string(&stored).map_err(|e| CredentialsError::Damaged {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     write_private(&path, text.as_bytes())?;
     Ok(RootCredentials {
         access_key: stored.access_key,
@@ -132,32 +149,54 @@ pub fn resolve_root(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<RootCrede
 }
 
 /// Resolves the admin token (blocking file I/O; call at start-up).
-pub fn resolve_admin_token(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<AdminToken, CredentialsError> {
+pub fn resolve_admin_token(
+    cfg: &QuarryConfig,
+    env: &dyn EnvSource,
+) -> Result<AdminToken, CredentialsError> {
     if let Some(token) = env.var(ENV_ADMIN_TOKEN) {
-        return Ok(AdminToken { token: Secret::new(token), origin: Origin::Env });
+        return Ok(AdminToken {
+            token: Secret::new(token),
+            origin: Origin::Env,
+        });
     }
     if let Some(token) = &cfg.admin.token {
-        return Ok(AdminToken { token: token.clone(), origin: Origin::Config });
+        return Ok(AdminToken {
+            token: token.clone(),
+            origin: Origin::Config,
+        });
     }
     let path = cfg.server.data_dir.join(ADMIN_TOKEN_FILE);
     if let Some(text) = read_optional(&path)? {
         let token = text.trim().to_owned();
         if token.is_empty() {
-            return Err(CredentialsError::Damaged { path, message: "the file is empty".to_owned() });
+            return Err(CredentialsError::Damaged {
+                path,
+                message: "the file is empty".to_owned(),
+            });
         }
-        return Ok(AdminToken { token: Secret::new(token), origin: Origin::Stored(path) });
+        return Ok(AdminToken {
+            token: Secret::new(token),
+            origin: Origin::Stored(path),
+        });
     }
     let token = random_string(48);
     write_private(&path, format!("{token}\n").as_bytes())?;
-    Ok(AdminToken { token: Secret::new(token), origin: Origin::Generated(path) })
+    Ok(AdminToken {
+        token: Secret::new(token),
+        origin: Origin::Generated(path),
+    })
 }
 
 /// Reads root credentials a local `quarryd` generated in `data_dir`, for the CLI.
 pub fn stored_root(data_dir: &Path) -> Result<Option<(String, Secret)>, CredentialsError> {
     let path = data_dir.join(ROOT_CREDENTIALS_FILE);
-    let Some(text) = read_optional(&path)? else { return Ok(None) };
-    let stored: StoredRoot =
-        toml::from_str(&text).map_err(|e| CredentialsError::Damaged { path, message: e.to_string() })?;
+    let Some(text) = read_optional(&path)? else {
+        return Ok(None);
+    };
+    let stored: StoredRoot = toml::from_str(&text).map_err(|e| CredentialsError::Damaged {
+        path,
+        message: e.to_string(),
+    })?;
     Ok(Some((stored.access_key, Secret::new(stored.secret_key))))
 }
 
@@ -168,20 +207,32 @@ pub fn stored_admin_token(data_dir: &Path) -> Result<Option<Secret>, Credentials
 }
 
 fn random_string(len: usize) -> String {
-    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, CredentialsError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(CredentialsError::Io { op: "read", path: path.to_owned(), source }),
+        Err(source) => Err(CredentialsError::Io {
+            op: "read",
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
 /// Writes a file only the owner can read, atomically (temp file, fsync, rename).
 fn write_private(path: &Path, contents: &[u8]) -> Result<(), CredentialsError> {
-    let io = |op, source| CredentialsError::Io { op, path: path.to_owned(), source };
+    let io = |op, source| CredentialsError::Io {
+        op,
+        path: path.to_owned(),
+        source,
+    };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| io("create the directory of", e))?;
     }
@@ -193,7 +244,8 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), CredentialsError> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| io("create", e))?;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| io("restrict permissions of", e))?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| io("restrict permissions of", e))?;
     file.write_all(contents).map_err(|e| io("write", e))?;
     file.sync_all().map_err(|e| io("fsync", e))?;
     std::fs::rename(&tmp, path).map_err(|e| io("rename into place", e))
@@ -220,7 +272,10 @@ mod tests {
         assert!(matches!(second.origin, Origin::Stored(_)));
         assert_eq!(first.access_key, second.access_key);
         assert_eq!(first.secret_key, second.secret_key);
-        let mode = std::fs::metadata(dir.path().join(ROOT_CREDENTIALS_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join(ROOT_CREDENTIALS_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
@@ -232,9 +287,15 @@ mod tests {
         cfg.s3.secret_key = Some(Secret::new("cfgsecret"));
         let env = MapEnv::from_pairs([(ENV_ACCESS_KEY, "ENVKEY"), (ENV_SECRET_KEY, "envsecret")]);
         let creds = resolve_root(&cfg, &env).unwrap();
-        assert_eq!((creds.access_key.as_str(), creds.origin), ("ENVKEY", Origin::Env));
+        assert_eq!(
+            (creds.access_key.as_str(), creds.origin),
+            ("ENVKEY", Origin::Env)
+        );
         let creds = resolve_root(&cfg, &MapEnv::default()).unwrap();
-        assert_eq!((creds.access_key.as_str(), creds.origin), ("CFGKEY", Origin::Config));
+        assert_eq!(
+            (creds.access_key.as_str(), creds.origin),
+            ("CFGKEY", Origin::Config)
+        );
     }
 
     #[test]
@@ -245,6 +306,9 @@ mod tests {
         let b = resolve_admin_token(&cfg, &MapEnv::default()).unwrap();
         assert_eq!(a.token, b.token);
         let env = MapEnv::from_pairs([(ENV_ADMIN_TOKEN, "tok")]);
-        assert_eq!(resolve_admin_token(&cfg, &env).unwrap().token.expose(), "tok");
+        assert_eq!(
+            resolve_admin_token(&cfg, &env).unwrap().token.expose(),
+            "tok"
+        );
     }
 }

@@ -16,7 +16,10 @@ pub fn notify_ready(status: &str) {
 
 /// Tells systemd the daemon is shutting down.
 pub fn notify_stopping() {
-    send(&[NotifyState::Stopping, NotifyState::Status("draining requests")]);
+    send(&[
+        NotifyState::Stopping,
+        NotifyState::Status("draining requests"),
+    ]);
 }
 
 fn send(states: &[NotifyState<'_>]) {

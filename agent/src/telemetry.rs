@@ -16,11 +16,15 @@ pub fn init(cfg: &LogConfig, env: &dyn EnvSource) {
     let directive = env.var("RUST_LOG").unwrap_or_else(|| cfg.level.clone());
     let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
     let under_journald = env.var("JOURNAL_STREAM").is_some();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let result = match cfg.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text if under_journald => builder.with_ansi(false).without_time().try_init(),
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
     };
     // A second init (tests calling `run` twice) keeps the first subscriber.
     drop(result);

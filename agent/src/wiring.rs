@@ -53,7 +53,9 @@ pub enum StartError {
         source: StoreError,
     },
     /// A listener could not be bound.
-    #[error("failed to listen on {addr} for the {what}; free the port or choose another with {flag}")]
+    #[error(
+        "failed to listen on {addr} for the {what}; free the port or choose another with {flag}"
+    )]
     Bind {
         /// Which listener.
         what: &'static str,
@@ -100,7 +102,10 @@ impl RunningNode {
 /// Starts a node from `cfg`, with environment overrides from `env`.
 pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode, StartError> {
     validate(&cfg, env)?;
-    let dir_err = |source| StartError::DataDir { path: cfg.server.data_dir.clone(), source };
+    let dir_err = |source| StartError::DataDir {
+        path: cfg.server.data_dir.clone(),
+        source,
+    };
     std::fs::create_dir_all(&cfg.server.data_dir).map_err(dir_err)?;
     // Absolute from here on, so logs and `quarry status` name the directory unambiguously.
     let data_dir = std::fs::canonicalize(&cfg.server.data_dir).map_err(dir_err)?;
@@ -109,7 +114,10 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
 
     let store = LocalStore::open(&data_dir, cfg.store.clone())
         .await
-        .map_err(|source| StartError::Store { path: data_dir.clone(), source })?;
+        .map_err(|source| StartError::Store {
+            path: data_dir.clone(),
+            source,
+        })?;
     let store: Arc<dyn ObjectStore> = Arc::new(store);
 
     let registry = Registry::new();
@@ -119,33 +127,60 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
         access_key: credentials.access_key.clone(),
         secret_key: credentials.secret_key.expose().to_owned(),
         anonymous_read_buckets: cfg.s3.anonymous_read_buckets.clone(),
-        max_xml_body_bytes: usize::try_from(cfg.s3.limits.max_xml_body.as_u64()).unwrap_or(usize::MAX),
+        max_xml_body_bytes: usize::try_from(cfg.s3.limits.max_xml_body.as_u64())
+            .unwrap_or(usize::MAX),
     };
     let s3_service = build_service(frontend, &service_config, metrics);
 
     let s3_listener = bind("S3 endpoint", cfg.server.listen, "--listen").await?;
     let admin_listener = bind("admin API", cfg.server.admin_listen, "--admin-listen").await?;
     let s3_addr = local_addr(&s3_listener, "S3 endpoint", cfg.server.listen, "--listen")?;
-    let admin_addr = local_addr(&admin_listener, "admin API", cfg.server.admin_listen, "--admin-listen")?;
+    let admin_addr = local_addr(
+        &admin_listener,
+        "admin API",
+        cfg.server.admin_listen,
+        "--admin-listen",
+    )?;
     let info = NodeInfo {
         s3_endpoint: format!("http://{s3_addr}"),
         admin_endpoint: format!("http://{admin_addr}"),
         data_dir: data_dir.clone(),
     };
-    let admin_service = AdminService::new(registry, Arc::clone(&store), admin_token.token.clone(), info);
+    let admin_service = AdminService::new(
+        registry,
+        Arc::clone(&store),
+        admin_token.token.clone(),
+        info,
+    );
 
     let settings = HttpSettings {
-        max_header_bytes: usize::try_from(cfg.server.max_header_bytes.as_u64()).unwrap_or(usize::MAX),
+        max_header_bytes: usize::try_from(cfg.server.max_header_bytes.as_u64())
+            .unwrap_or(usize::MAX),
         header_read_timeout: HEADER_READ_TIMEOUT,
         shutdown_grace: cfg.server.shutdown_grace,
     };
     let shutdown = CancellationToken::new();
     let mut tasks = vec![
-        tokio::spawn(server::serve("s3", s3_listener, s3_service, settings, shutdown.clone())),
-        tokio::spawn(server::serve("admin", admin_listener, admin_service, settings, shutdown.clone())),
+        tokio::spawn(server::serve(
+            "s3",
+            s3_listener,
+            s3_service,
+            settings,
+            shutdown.clone(),
+        )),
+        tokio::spawn(server::serve(
+            "admin",
+            admin_listener,
+            admin_service,
+            settings,
+            shutdown.clone(),
+        )),
     ];
     if let Some(interval) = systemd::watchdog_interval() {
-        tasks.push(tokio::spawn(systemd::run_watchdog(interval, shutdown.clone())));
+        tasks.push(tokio::spawn(systemd::run_watchdog(
+            interval,
+            shutdown.clone(),
+        )));
     }
 
     info!(
@@ -158,11 +193,28 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
         "quarryd ready"
     );
     systemd::notify_ready(&format!("serving S3 on {s3_addr}"));
-    Ok(RunningNode { s3_addr, admin_addr, credentials, shutdown, tasks })
+    Ok(RunningNode {
+        s3_addr,
+        admin_addr,
+        credentials,
+        shutdown,
+        tasks,
+    })
 }
 
-async fn bind(what: &'static str, addr: SocketAddr, flag: &'static str) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, flag, source })
+async fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+    flag: &'static str,
+) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            what,
+            addr,
+            flag,
+            source,
+        })
 }
 
 fn local_addr(
@@ -171,5 +223,10 @@ fn local_addr(
     addr: SocketAddr,
     flag: &'static str,
 ) -> Result<SocketAddr, StartError> {
-    listener.local_addr().map_err(|source| StartError::Bind { what, addr, flag, source })
+    listener.local_addr().map_err(|source| StartError::Bind {
+        what,
+        addr,
+        flag,
+        source,
+    })
 }

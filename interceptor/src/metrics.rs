@@ -6,13 +6,17 @@
 
 use std::time::Duration;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 use crate::store::StoreError;
 
 /// Latency buckets in seconds: 100 µs to 30 s.
-const LATENCY_BUCKETS: &[f64] =
-    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
 
 /// Metrics of the S3 front end. Cheap to clone (the handles are shared).
 #[derive(Debug, Clone)]
@@ -36,19 +40,32 @@ impl S3Metrics {
     /// Creates the metrics and registers them in `registry`.
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let requests = IntCounterVec::new(
-            Opts::new("quarry_s3_requests_total", "S3 requests by operation and HTTP status"),
+            Opts::new(
+                "quarry_s3_requests_total",
+                "S3 requests by operation and HTTP status",
+            ),
             &["op", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("quarry_s3_request_duration_seconds", "S3 request latency until the response head")
-                .buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "quarry_s3_request_duration_seconds",
+                "S3 request latency until the response head",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
             &["op"],
         )?;
         let in_flight = IntGauge::new("quarry_s3_requests_in_flight", "S3 requests being served")?;
-        let bytes_in = IntCounter::new("quarry_s3_bytes_in_total", "object bytes received and stored")?;
-        let bytes_out = IntCounter::new("quarry_s3_bytes_out_total", "object bytes sent to clients")?;
+        let bytes_in = IntCounter::new(
+            "quarry_s3_bytes_in_total",
+            "object bytes received and stored",
+        )?;
+        let bytes_out =
+            IntCounter::new("quarry_s3_bytes_out_total", "object bytes sent to clients")?;
         let store_errors = IntCounterVec::new(
-            Opts::new("quarry_store_errors_total", "errors returned by the object store, by kind"),
+            Opts::new(
+                "quarry_store_errors_total",
+                "errors returned by the object store, by kind",
+            ),
             &["kind"],
         )?;
         registry.register(Box::new(requests.clone()))?;
@@ -57,7 +74,14 @@ impl S3Metrics {
         registry.register(Box::new(bytes_in.clone()))?;
         registry.register(Box::new(bytes_out.clone()))?;
         registry.register(Box::new(store_errors.clone()))?;
-        Ok(Self { requests, latency, in_flight, bytes_in, bytes_out, store_errors })
+        Ok(Self {
+            requests,
+            latency,
+            in_flight,
+            bytes_in,
+            bytes_out,
+            store_errors,
+        })
     }
 
     /// Metrics registered in a private registry, for tests and tools.
@@ -68,13 +92,19 @@ impl S3Metrics {
     /// Records one finished request.
     pub fn observe_request(&self, op: &str, status: u16, elapsed: Duration) {
         let status = status.to_string();
-        self.requests.with_label_values(&[op, status.as_str()]).inc();
-        self.latency.with_label_values(&[op]).observe(elapsed.as_secs_f64());
+        self.requests
+            .with_label_values(&[op, status.as_str()])
+            .inc();
+        self.latency
+            .with_label_values(&[op])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Counts a store error by kind.
     pub fn record_store_error(&self, err: &StoreError) {
-        self.store_errors.with_label_values(&[store_error_kind(err)]).inc();
+        self.store_errors
+            .with_label_values(&[store_error_kind(err)])
+            .inc();
     }
 }
 
@@ -85,9 +115,9 @@ fn store_error_kind(err: &StoreError) -> &'static str {
         StoreError::Index { .. } => "index",
         StoreError::Corrupt { .. } => "corrupt",
         StoreError::Body { .. } => "body",
-        StoreError::NoSuchBucket { .. } | StoreError::NoSuchKey { .. } | StoreError::NoSuchUpload { .. } => {
-            "not_found"
-        }
+        StoreError::NoSuchBucket { .. }
+        | StoreError::NoSuchKey { .. }
+        | StoreError::NoSuchUpload { .. } => "not_found",
         StoreError::PreconditionFailed { .. } => "precondition",
         StoreError::EntityTooLarge { .. } => "too_large",
         _ => "invalid_request",

@@ -53,7 +53,9 @@ pub struct AdminService {
 
 impl std::fmt::Debug for AdminService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminService").field("info", &self.state.info).finish_non_exhaustive()
+        f.debug_struct("AdminService")
+            .field("info", &self.state.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -61,9 +63,22 @@ type AdminResponse = Response<Full<Bytes>>;
 
 impl AdminService {
     /// A service over the node's metrics registry and store.
-    pub fn new(registry: Registry, store: Arc<dyn ObjectStore>, token: Secret, info: NodeInfo) -> Self {
+    pub fn new(
+        registry: Registry,
+        store: Arc<dyn ObjectStore>,
+        token: Secret,
+        info: NodeInfo,
+    ) -> Self {
         let started = tokio::time::Instant::now();
-        Self { state: Arc::new(AdminState { registry, store, token, info, started }) }
+        Self {
+            state: Arc::new(AdminState {
+                registry,
+                store,
+                token,
+                info,
+                started,
+            }),
+        }
     }
 
     async fn route(state: Arc<AdminState>, req: Request<Incoming>) -> AdminResponse {
@@ -78,12 +93,17 @@ impl AdminService {
                     );
                 }
                 match (req.method(), path) {
-                    (&Method::GET, "/v1/status") => status::handle(&state.store, &state.info, state.started).await,
+                    (&Method::GET, "/v1/status") => {
+                        status::handle(&state.store, &state.info, state.started).await
+                    }
                     (&Method::GET, "/v1/buckets") => status::buckets(&state.store).await,
                     _ => json_error(StatusCode::NOT_FOUND, "no such admin endpoint"),
                 }
             }
-            _ => json_error(StatusCode::NOT_FOUND, "no such endpoint; try /health, /metrics or /v1/status"),
+            _ => json_error(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; try /health, /metrics or /v1/status",
+            ),
         }
     }
 }
@@ -100,10 +120,16 @@ impl hyper::service::Service<Request<Incoming>> for AdminService {
 }
 
 fn authorized(req: &Request<Incoming>, token: &Secret) -> bool {
-    let Some(value) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let Some(given) = value.strip_prefix("Bearer ") else { return false };
+    let Some(given) = value.strip_prefix("Bearer ") else {
+        return false;
+    };
     constant_time_eq(given.trim().as_bytes(), token.expose().as_bytes())
 }
 
@@ -117,18 +143,28 @@ fn metrics(registry: &Registry) -> AdminResponse {
     let encoder = TextEncoder::new();
     match encoder.encode(&registry.gather(), &mut buf) {
         Ok(()) => response(StatusCode::OK, encoder.format_type(), buf),
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("failed to encode metrics: {e}\n")),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("failed to encode metrics: {e}\n"),
+        ),
     }
 }
 
 fn text(status: StatusCode, body: &str) -> AdminResponse {
-    response(status, "text/plain; charset=utf-8", body.as_bytes().to_vec())
+    response(
+        status,
+        "text/plain; charset=utf-8",
+        body.as_bytes().to_vec(),
+    )
 }
 
 pub(crate) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> AdminResponse {
     match serde_json::to_vec_pretty(value) {
         Ok(body) => response(status, "application/json", body),
-        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, &format!("failed to encode JSON: {e}\n")),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("failed to encode JSON: {e}\n"),
+        ),
     }
 }
 

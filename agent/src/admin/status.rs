@@ -38,13 +38,25 @@ pub struct DiskUsage {
     pub available_bytes: u64,
 }
 
-pub(super) async fn handle(store: &std::sync::Arc<dyn ObjectStore>, info: &NodeInfo, started: tokio::time::Instant) -> AdminResponse {
+pub(super) async fn handle(
+    store: &std::sync::Arc<dyn ObjectStore>,
+    info: &NodeInfo,
+    started: tokio::time::Instant,
+) -> AdminResponse {
     let usage = match store.usage().await {
         Ok(usage) => usage,
-        Err(e) => return json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("failed to read store usage: {e}")),
+        Err(e) => {
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("failed to read store usage: {e}"),
+            );
+        }
     };
     let data_dir = info.data_dir.clone();
-    let disk = tokio::task::spawn_blocking(move || disk_usage(&data_dir)).await.ok().flatten();
+    let disk = tokio::task::spawn_blocking(move || disk_usage(&data_dir))
+        .await
+        .ok()
+        .flatten();
     let status = NodeStatus {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_secs: started.elapsed().as_secs(),
@@ -63,13 +75,19 @@ pub(super) async fn buckets(store: &std::sync::Arc<dyn ObjectStore>) -> AdminRes
             let list: Vec<_> = buckets
                 .into_iter()
                 .map(|b| {
-                    let created = b.created.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                    let created = b
+                        .created
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs());
                     serde_json::json!({ "name": b.name, "created_unix": created })
                 })
                 .collect();
             json(StatusCode::OK, &list)
         }
-        Err(e) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("failed to list buckets: {e}")),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("failed to list buckets: {e}"),
+        ),
     }
 }
 

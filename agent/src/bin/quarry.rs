@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use quarry_agent::cli::{self, Cli};
 
-#[allow(clippy::print_stderr, reason = "the binary reports errors to its terminal")]
+#[allow(
+    clippy::print_stderr,
+    reason = "the binary reports errors to its terminal"
+)]
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     match cli::run(Cli::parse()).await {

@@ -58,7 +58,11 @@ fn load(args: &Args) -> anyhow::Result<QuarryConfig> {
     Ok(cfg)
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr, reason = "the binary reports to its terminal")]
+#[allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the binary reports to its terminal"
+)]
 fn main() -> ExitCode {
     let args = Args::parse();
     let cfg = match load(&args) {
@@ -105,8 +109,10 @@ fn main() -> ExitCode {
 }
 
 async fn serve(cfg: QuarryConfig) -> anyhow::Result<()> {
-    let mut term = signal(SignalKind::terminate()).context("failed to install the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("failed to install the SIGINT handler")?;
+    let mut term =
+        signal(SignalKind::terminate()).context("failed to install the SIGTERM handler")?;
+    let mut int =
+        signal(SignalKind::interrupt()).context("failed to install the SIGINT handler")?;
     let node = wiring::start(cfg, &ProcessEnv).await?;
     let which = tokio::select! {
         _ = term.recv() => "SIGTERM",

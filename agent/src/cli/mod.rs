@@ -58,22 +58,47 @@ pub enum CliError {
 #[command(name = "quarry", version, about = "Operate a Quarry storage node")]
 pub struct Cli {
     /// S3 endpoint of the node.
-    #[arg(long, env = "QUARRY_ENDPOINT", default_value = "http://127.0.0.1:9000", global = true)]
+    #[arg(
+        long,
+        env = "QUARRY_ENDPOINT",
+        default_value = "http://127.0.0.1:9000",
+        global = true
+    )]
     pub endpoint: String,
     /// Admin API of the node.
-    #[arg(long, env = "QUARRY_ADMIN_URL", default_value = "http://127.0.0.1:9001", global = true)]
+    #[arg(
+        long,
+        env = "QUARRY_ADMIN_URL",
+        default_value = "http://127.0.0.1:9001",
+        global = true
+    )]
     pub admin_url: String,
     /// Admin bearer token (default: DATA_DIR/admin-token).
-    #[arg(long, env = "QUARRY_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "QUARRY_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
     pub admin_token: Option<String>,
     /// S3 access key (default: QUARRY_ROOT_ACCESS_KEY, then DATA_DIR/root-credentials.toml).
     #[arg(long, env = "AWS_ACCESS_KEY_ID", global = true)]
     pub access_key: Option<String>,
     /// S3 secret key (default: QUARRY_ROOT_SECRET_KEY, then DATA_DIR/root-credentials.toml).
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        global = true
+    )]
     pub secret_key: Option<String>,
     /// Data directory of a local quarryd, used to find generated keys and token.
-    #[arg(long, env = "QUARRY_DATA_DIR", default_value = "./quarry-data", global = true)]
+    #[arg(
+        long,
+        env = "QUARRY_DATA_DIR",
+        default_value = "./quarry-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// What to do.
     #[command(subcommand)]
@@ -133,7 +158,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Status { json } => status::run(&cli, *json).await,
         Command::Ls { path: None, .. } => status::list_buckets(&cli).await,
-        Command::Ls { path: Some(path), recursive } => {
+        Command::Ls {
+            path: Some(path),
+            recursive,
+        } => {
             let client = S3Client::from_cli(&cli)?;
             let (bucket, prefix) = target::split_bucket(path)?;
             client.list(&bucket, &prefix, *recursive).await
@@ -148,7 +176,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let source = ObjectPath::parse(source)?;
             transfer::get(&client, &source, file.as_deref()).await
         }
-        Command::Rm { path } => S3Client::from_cli(&cli)?.delete_object(&ObjectPath::parse(path)?).await,
+        Command::Rm { path } => {
+            S3Client::from_cli(&cli)?
+                .delete_object(&ObjectPath::parse(path)?)
+                .await
+        }
         Command::Mb { bucket } => S3Client::from_cli(&cli)?.create_bucket(bucket).await,
         Command::Rb { bucket } => S3Client::from_cli(&cli)?.delete_bucket(bucket).await,
     }

@@ -27,14 +27,16 @@ pub(crate) struct S3Client {
 impl S3Client {
     /// Builds a client from flags, environment, or a local node's generated keys.
     pub(crate) fn from_cli(cli: &Cli) -> Result<Self, CliError> {
-        let endpoint = Url::parse(&cli.endpoint)
-            .map_err(|e| CliError::Usage(format!("--endpoint {:?} is not a URL: {e}", cli.endpoint)))?;
+        let endpoint = Url::parse(&cli.endpoint).map_err(|e| {
+            CliError::Usage(format!("--endpoint {:?} is not a URL: {e}", cli.endpoint))
+        })?;
         let (access, secret) = match (&cli.access_key, &cli.secret_key) {
             (Some(a), Some(s)) => (a.clone(), s.clone()),
             _ => match (std::env::var(ENV_ACCESS_KEY), std::env::var(ENV_SECRET_KEY)) {
                 (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => (a, s),
                 _ => {
-                    let stored = stored_root(&cli.data_dir).map_err(|e| CliError::Usage(e.to_string()))?;
+                    let stored =
+                        stored_root(&cli.data_dir).map_err(|e| CliError::Usage(e.to_string()))?;
                     let (a, s) = stored.ok_or_else(|| {
                         CliError::Usage(format!(
                             "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run on the node \
@@ -46,12 +48,21 @@ impl S3Client {
                 }
             },
         };
-        Ok(Self { http: reqwest::Client::new(), endpoint, credentials: Credentials::new(access, secret) })
+        Ok(Self {
+            http: reqwest::Client::new(),
+            endpoint,
+            credentials: Credentials::new(access, secret),
+        })
     }
 
     pub(crate) fn bucket(&self, name: &str) -> Result<Bucket, CliError> {
-        Bucket::new(self.endpoint.clone(), UrlStyle::Path, name.to_owned(), REGION)
-            .map_err(|e| CliError::Usage(format!("bad endpoint or bucket name {name:?}: {e}")))
+        Bucket::new(
+            self.endpoint.clone(),
+            UrlStyle::Path,
+            name.to_owned(),
+            REGION,
+        )
+        .map_err(|e| CliError::Usage(format!("bad endpoint or bucket name {name:?}: {e}")))
     }
 
     pub(crate) fn credentials(&self) -> &Credentials {
@@ -63,9 +74,15 @@ impl S3Client {
     }
 
     /// Sends a request and turns an error response into [`CliError::Server`].
-    pub(crate) async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, CliError> {
+    pub(crate) async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CliError> {
         let url = self.endpoint.to_string();
-        let resp = req.send().await.map_err(|source| CliError::Http { url: url.clone(), source })?;
+        let resp = req.send().await.map_err(|source| CliError::Http {
+            url: url.clone(),
+            source,
+        })?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -77,7 +94,12 @@ impl S3Client {
         })
     }
 
-    pub(crate) async fn list(&self, bucket: &str, prefix: &str, recursive: bool) -> Result<(), CliError> {
+    pub(crate) async fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        recursive: bool,
+    ) -> Result<(), CliError> {
         let b = self.bucket(bucket)?;
         let mut token: Option<String> = None;
         loop {
@@ -94,15 +116,24 @@ impl S3Client {
             let url = self.presign(&action);
             let resp = self.send(self.http.get(url)).await?;
             let url = self.endpoint.to_string();
-            let text = resp.text().await.map_err(|source| CliError::Http { url, source })?;
-            let page = ListObjectsV2::parse_response(&text)
-                .map_err(|e| CliError::Usage(format!("the server sent a listing this client cannot read: {e}")))?;
+            let text = resp
+                .text()
+                .await
+                .map_err(|source| CliError::Http { url, source })?;
+            let page = ListObjectsV2::parse_response(&text).map_err(|e| {
+                CliError::Usage(format!(
+                    "the server sent a listing this client cannot read: {e}"
+                ))
+            })?;
             let mut out = String::new();
             for p in &page.common_prefixes {
                 out.push_str(&format!("{:>12}  {:<24}  {}\n", "PRE", "", p.prefix));
             }
             for o in &page.contents {
-                out.push_str(&format!("{:>12}  {:<24}  {}\n", o.size, o.last_modified, o.key));
+                out.push_str(&format!(
+                    "{:>12}  {:<24}  {}\n",
+                    o.size, o.last_modified, o.key
+                ));
             }
             print_stdout(&out);
             match page.next_continuation_token {
@@ -159,7 +190,10 @@ mod tests {
     fn error_fields_are_extracted() {
         let body = "<Error><Code>NoSuchKey</Code><Message>key k does not exist</Message></Error>";
         assert_eq!(xml_field(body, "Code").as_deref(), Some("NoSuchKey"));
-        assert_eq!(xml_field(body, "Message").as_deref(), Some("key k does not exist"));
+        assert_eq!(
+            xml_field(body, "Message").as_deref(),
+            Some("key k does not exist")
+        );
         assert_eq!(xml_field(body, "Resource"), None);
     }
 }

@@ -23,8 +23,16 @@ async fn admin_get(cli: &Cli, path: &str) -> Result<String, CliError> {
             })?,
     };
     let url = format!("{}{path}", cli.admin_url.trim_end_matches('/'));
-    let http = |source| CliError::Http { url: url.clone(), source };
-    let resp = reqwest::Client::new().get(&url).bearer_auth(token).send().await.map_err(http)?;
+    let http = |source| CliError::Http {
+        url: url.clone(),
+        source,
+    };
+    let resp = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(http)?;
     let status = resp.status();
     let body = resp.text().await.map_err(http)?;
     if !status.is_success() {
@@ -32,7 +40,10 @@ async fn admin_get(cli: &Cli, path: &str) -> Result<String, CliError> {
             .ok()
             .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
             .unwrap_or(body);
-        return Err(CliError::Server { code: status.to_string(), message });
+        return Err(CliError::Server {
+            code: status.to_string(),
+            message,
+        });
     }
     Ok(body)
 }
@@ -44,8 +55,11 @@ pub(crate) async fn run(cli: &Cli, raw: bool) -> Result<(), CliError> {
         print_stdout(&format!("{body}\n"));
         return Ok(());
     }
-    let s: NodeStatus = serde_json::from_str(&body)
-        .map_err(|e| CliError::Usage(format!("the admin API sent a status this CLI cannot read: {e}")))?;
+    let s: NodeStatus = serde_json::from_str(&body).map_err(|e| {
+        CliError::Usage(format!(
+            "the admin API sent a status this CLI cannot read: {e}"
+        ))
+    })?;
     let mut out = format!(
         "quarryd {}  up {}\nS3 endpoint     {}\nadmin endpoint  {}\ndata directory  {}\n",
         s.version,
@@ -75,8 +89,11 @@ pub(crate) async fn run(cli: &Cli, raw: bool) -> Result<(), CliError> {
 /// `quarry ls` with no bucket: every bucket, from the admin API.
 pub(crate) async fn list_buckets(cli: &Cli) -> Result<(), CliError> {
     let body = admin_get(cli, "/v1/buckets").await?;
-    let buckets: Vec<serde_json::Value> = serde_json::from_str(&body)
-        .map_err(|e| CliError::Usage(format!("the admin API sent a bucket list this CLI cannot read: {e}")))?;
+    let buckets: Vec<serde_json::Value> = serde_json::from_str(&body).map_err(|e| {
+        CliError::Usage(format!(
+            "the admin API sent a bucket list this CLI cannot read: {e}"
+        ))
+    })?;
     let mut out = String::new();
     for b in buckets {
         if let Some(name) = b.get("name").and_then(|n| n.as_str()) {

@@ -17,7 +17,9 @@ impl ObjectPath {
     pub(crate) fn parse(s: &str) -> Result<Self, CliError> {
         let (bucket, key) = split_bucket(s)?;
         if key.is_empty() {
-            return Err(CliError::Usage(format!("{s:?} names no key; write BUCKET/KEY")));
+            return Err(CliError::Usage(format!(
+                "{s:?} names no key; write BUCKET/KEY"
+            )));
         }
         Ok(Self { bucket, key })
     }
@@ -26,11 +28,16 @@ impl ObjectPath {
     pub(crate) fn parse_dest(s: &str, file: &Path) -> Result<Self, CliError> {
         let (bucket, key) = split_bucket(s)?;
         if key.is_empty() || key.ends_with('/') {
-            let name = file
-                .file_name()
-                .and_then(|n| n.to_str())
-                .ok_or_else(|| CliError::Usage(format!("{} has no usable file name; give BUCKET/KEY", file.display())))?;
-            return Ok(Self { bucket, key: format!("{key}{name}") });
+            let name = file.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                CliError::Usage(format!(
+                    "{} has no usable file name; give BUCKET/KEY",
+                    file.display()
+                ))
+            })?;
+            return Ok(Self {
+                bucket,
+                key: format!("{key}{name}"),
+            });
         }
         Ok(Self { bucket, key })
     }
@@ -41,7 +48,9 @@ pub(crate) fn split_bucket(s: &str) -> Result<(String, String), CliError> {
     let s = s.strip_prefix("s3://").unwrap_or(s);
     let (bucket, rest) = s.split_once('/').unwrap_or((s, ""));
     if bucket.is_empty() {
-        return Err(CliError::Usage(format!("{s:?} names no bucket; write BUCKET/KEY")));
+        return Err(CliError::Usage(format!(
+            "{s:?} names no bucket; write BUCKET/KEY"
+        )));
     }
     Ok((bucket.to_owned(), rest.to_owned()))
 }

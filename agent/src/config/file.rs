@@ -7,14 +7,19 @@ use super::{ConfigError, QuarryConfig};
 
 /// Reads and parses a config file (no validation; see [`super::validate`]).
 pub fn load(path: &Path) -> Result<QuarryConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     parse_str(&text, path)
 }
 
 /// Parses config text; `path` only labels errors. Unknown keys are refused with their name.
 pub fn parse_str(text: &str, path: &Path) -> Result<QuarryConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+    toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -23,7 +28,10 @@ mod tests {
 
     #[test]
     fn empty_file_is_the_embedded_default() {
-        assert_eq!(parse_str("", Path::new("q.toml")).unwrap(), QuarryConfig::default());
+        assert_eq!(
+            parse_str("", Path::new("q.toml")).unwrap(),
+            QuarryConfig::default()
+        );
     }
 
     #[test]

@@ -18,27 +18,48 @@ pub fn validate(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<(), ConfigErr
     let server = &cfg.server;
     check(
         server.listen != server.admin_listen,
-        format!("server.listen and server.admin_listen are both {}; give the admin API its own port", server.listen),
+        format!(
+            "server.listen and server.admin_listen are both {}; give the admin API its own port",
+            server.listen
+        ),
     );
     check(
         server.max_header_bytes.as_u64() >= MIN_HEADER_BYTES,
-        format!("server.max_header_bytes is {}; it must be at least 8KiB", server.max_header_bytes),
+        format!(
+            "server.max_header_bytes is {}; it must be at least 8KiB",
+            server.max_header_bytes
+        ),
     );
-    check(!server.data_dir.as_os_str().is_empty(), "server.data_dir is empty; name a directory".to_owned());
+    check(
+        !server.data_dir.as_os_str().is_empty(),
+        "server.data_dir is empty; name a directory".to_owned(),
+    );
 
     let limits = &cfg.s3.limits;
     check(
         (1..=1024).contains(&limits.max_key_len),
-        format!("s3.limits.max_key_len is {}; it must be between 1 and 1024 (S3's limit)", limits.max_key_len),
+        format!(
+            "s3.limits.max_key_len is {}; it must be between 1 and 1024 (S3's limit)",
+            limits.max_key_len
+        ),
     );
-    check(limits.max_list_keys >= 1, "s3.limits.max_list_keys must be at least 1".to_owned());
+    check(
+        limits.max_list_keys >= 1,
+        "s3.limits.max_list_keys must be at least 1".to_owned(),
+    );
     check(
         (1..=10_000).contains(&limits.max_delete_keys),
-        format!("s3.limits.max_delete_keys is {}; use 1 to 10000", limits.max_delete_keys),
+        format!(
+            "s3.limits.max_delete_keys is {}; use 1 to 10000",
+            limits.max_delete_keys
+        ),
     );
     check(
         limits.max_xml_body.as_u64() >= 1024,
-        format!("s3.limits.max_xml_body is {}; it must be at least 1KiB", limits.max_xml_body),
+        format!(
+            "s3.limits.max_xml_body is {}; it must be at least 1KiB",
+            limits.max_xml_body
+        ),
     );
 
     let store = &cfg.store;
@@ -66,15 +87,28 @@ pub fn validate(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<(), ConfigErr
              {ENV_SECRET_KEY}, or s3.access_key and s3.secret_key) or neither to have them generated"
         ),
     );
-    if let Some(secret) = env.var(ENV_SECRET_KEY).or_else(|| cfg.s3.secret_key.as_ref().map(|s| s.expose().to_owned())) {
-        check(secret.len() >= 8, "the root secret key is shorter than 8 characters; use a longer one".to_owned());
+    if let Some(secret) = env
+        .var(ENV_SECRET_KEY)
+        .or_else(|| cfg.s3.secret_key.as_ref().map(|s| s.expose().to_owned()))
+    {
+        check(
+            secret.len() >= 8,
+            "the root secret key is shorter than 8 characters; use a longer one".to_owned(),
+        );
     }
     check(
         tracing_subscriber::EnvFilter::try_new(&cfg.log.level).is_ok(),
-        format!("log.level {:?} is not a valid filter; use e.g. \"info\" or \"quarry_interceptor=debug,info\"", cfg.log.level),
+        format!(
+            "log.level {:?} is not a valid filter; use e.g. \"info\" or \"quarry_interceptor=debug,info\"",
+            cfg.log.level
+        ),
     );
 
-    if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { problems }) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid { problems })
+    }
 }
 
 #[cfg(test)]
@@ -94,7 +128,9 @@ mod tests {
         cfg.s3.limits.max_key_len = 2000;
         cfg.s3.access_key = Some("AK".into());
         let err = validate(&cfg, &MapEnv::default()).unwrap_err();
-        let ConfigError::Invalid { problems } = err else { panic!("expected Invalid") };
+        let ConfigError::Invalid { problems } = err else {
+            panic!("expected Invalid")
+        };
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("server.admin_listen")));
         assert!(problems.iter().any(|p| p.contains("max_key_len")));
@@ -105,7 +141,11 @@ mod tests {
     fn keys_from_env_complete_keys_from_file() {
         let mut cfg = QuarryConfig::default();
         cfg.s3.access_key = Some("AK".into());
-        validate(&cfg, &MapEnv::from_pairs([(ENV_SECRET_KEY, "longenoughsecret")])).unwrap();
+        validate(
+            &cfg,
+            &MapEnv::from_pairs([(ENV_SECRET_KEY, "longenoughsecret")]),
+        )
+        .unwrap();
         cfg.s3.secret_key = Some(Secret::new("short"));
         assert!(validate(&cfg, &MapEnv::default()).is_err());
     }

@@ -141,7 +141,7 @@ def bucket2(s3):
     harness.delete_bucket_fully(s3, name)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def quarryd(s3env) -> harness.Daemon:
     if s3env.daemon is None:
         pytest.skip("needs quarryd")

@@ -102,8 +102,14 @@ class Daemon:
                 self.admin_port = free_port()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        argv = [
-            str(self.binary),
+        argv = [str(self.binary)]
+        if "--config" not in self.extra_args:
+            # Hermetic: an empty config file (the embedded defaults), never /etc/quarry/quarry.toml.
+            config = self.data_dir.parent / "quarry-e2e.toml"
+            if not config.exists():
+                config.write_text("# quarryd config for the e2e tests: embedded defaults\n")
+            argv += ["--config", str(config)]
+        argv += [
             "--data-dir",
             str(self.data_dir),
             "--listen",

@@ -15,7 +15,13 @@ use s3s::path::S3Path;
 use s3s::{S3Result, s3_error};
 
 /// Operations an anonymous reader may perform on a bucket configured for it.
-const ANONYMOUS_READ_OPS: &[&str] = &["GetObject", "HeadObject", "HeadBucket", "ListObjects", "ListObjectsV2"];
+const ANONYMOUS_READ_OPS: &[&str] = &[
+    "GetObject",
+    "HeadObject",
+    "HeadBucket",
+    "ListObjects",
+    "ListObjectsV2",
+];
 
 /// A request extension in which the access check records the S3 operation's name, so the
 /// HTTP layer can label metrics with it once the response is ready.
@@ -43,7 +49,9 @@ pub struct QuarryAccess {
 impl QuarryAccess {
     /// A policy allowing anonymous reads on exactly these buckets.
     pub fn new(anonymous_read_buckets: impl IntoIterator<Item = String>) -> Self {
-        Self { anonymous_read_buckets: anonymous_read_buckets.into_iter().collect() }
+        Self {
+            anonymous_read_buckets: anonymous_read_buckets.into_iter().collect(),
+        }
     }
 
     fn allows_anonymous(&self, op: &str, path: &S3Path) -> bool {
@@ -65,7 +73,10 @@ impl S3Access for QuarryAccess {
         if cx.credentials().is_some() || self.allows_anonymous(&op, cx.s3_path()) {
             return Ok(());
         }
-        Err(s3_error!(AccessDenied, "anonymous requests are not allowed; sign the request (SigV4)"))
+        Err(s3_error!(
+            AccessDenied,
+            "anonymous requests are not allowed; sign the request (SigV4)"
+        ))
     }
 }
 
@@ -76,8 +87,14 @@ mod tests {
     #[test]
     fn anonymous_reads_only_on_configured_buckets() {
         let access = QuarryAccess::new(["public".to_owned()]);
-        let public = S3Path::Object { bucket: "public".into(), key: "k".into() };
-        let private = S3Path::Object { bucket: "private".into(), key: "k".into() };
+        let public = S3Path::Object {
+            bucket: "public".into(),
+            key: "k".into(),
+        };
+        let private = S3Path::Object {
+            bucket: "private".into(),
+            key: "k".into(),
+        };
         assert!(access.allows_anonymous("GetObject", &public));
         assert!(!access.allows_anonymous("PutObject", &public));
         assert!(!access.allows_anonymous("GetObject", &private));

@@ -9,7 +9,10 @@ use super::convert::timestamp;
 
 /// The single owner every bucket and object reports (one root identity per node for now).
 pub(crate) fn node_owner() -> Owner {
-    Owner { display_name: Some("quarry".to_owned()), id: Some("quarry".to_owned()) }
+    Owner {
+        display_name: Some("quarry".to_owned()),
+        id: Some("quarry".to_owned()),
+    }
 }
 
 impl S3Frontend {
@@ -18,15 +21,23 @@ impl S3Frontend {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let bucket = req.input.bucket;
-        self.store.create_bucket(&bucket).await.map_err(|e| self.store_err(e))?;
-        Ok(S3Response::new(CreateBucketOutput { location: Some(format!("/{bucket}")) }))
+        self.store
+            .create_bucket(&bucket)
+            .await
+            .map_err(|e| self.store_err(e))?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{bucket}")),
+        }))
     }
 
     pub(super) async fn op_delete_bucket(
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.store.delete_bucket(&req.input.bucket).await.map_err(|e| self.store_err(e))?;
+        self.store
+            .delete_bucket(&req.input.bucket)
+            .await
+            .map_err(|e| self.store_err(e))?;
         Ok(S3Response::new(DeleteBucketOutput {}))
     }
 
@@ -34,7 +45,10 @@ impl S3Frontend {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.store.head_bucket(&req.input.bucket).await.map_err(|e| self.store_err(e))?;
+        self.store
+            .head_bucket(&req.input.bucket)
+            .await
+            .map_err(|e| self.store_err(e))?;
         Ok(S3Response::new(HeadBucketOutput::default()))
     }
 
@@ -42,7 +56,10 @@ impl S3Frontend {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.store.head_bucket(&req.input.bucket).await.map_err(|e| self.store_err(e))?;
+        self.store
+            .head_bucket(&req.input.bucket)
+            .await
+            .map_err(|e| self.store_err(e))?;
         // us-east-1 is reported as an empty constraint, as AWS does.
         Ok(S3Response::new(GetBucketLocationOutput::default()))
     }
@@ -51,10 +68,18 @@ impl S3Frontend {
         &self,
         _req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let buckets = self.store.list_buckets().await.map_err(|e| self.store_err(e))?;
+        let buckets = self
+            .store
+            .list_buckets()
+            .await
+            .map_err(|e| self.store_err(e))?;
         let buckets = buckets
             .into_iter()
-            .map(|b| Bucket { name: Some(b.name), creation_date: Some(timestamp(b.created)), bucket_region: None })
+            .map(|b| Bucket {
+                name: Some(b.name),
+                creation_date: Some(timestamp(b.created)),
+                bucket_region: None,
+            })
             .collect();
         Ok(S3Response::new(ListBucketsOutput {
             buckets: Some(buckets),

@@ -49,7 +49,10 @@ impl ReadConditions {
         }
         let not_modified = match &self.if_none_match {
             Some(cond) => etag_matches(cond, &meta.etag),
-            None => self.if_modified_since.as_ref().is_some_and(|since| modified <= timestamp_seconds(since)),
+            None => self
+                .if_modified_since
+                .as_ref()
+                .is_some_and(|since| modified <= timestamp_seconds(since)),
         };
         if not_modified {
             return Err(match target {
@@ -62,7 +65,10 @@ impl ReadConditions {
 }
 
 fn precondition_failed() -> S3Error {
-    S3Error::with_message(S3ErrorCode::PreconditionFailed, "at least one of the preconditions you specified did not hold")
+    S3Error::with_message(
+        S3ErrorCode::PreconditionFailed,
+        "at least one of the preconditions you specified did not hold",
+    )
 }
 
 fn etag_matches(cond: &ETagCondition, current: &str) -> bool {
@@ -115,7 +121,10 @@ mod tests {
             if_unmodified_since: Some(ts(2000)),
             ..Default::default()
         };
-        assert_eq!(code(c.check(&meta("abc", 1000), ConditionTarget::Read)), Some(S3ErrorCode::PreconditionFailed));
+        assert_eq!(
+            code(c.check(&meta("abc", 1000), ConditionTarget::Read)),
+            Some(S3ErrorCode::PreconditionFailed)
+        );
     }
 
     #[test]
@@ -130,20 +139,44 @@ mod tests {
 
     #[test]
     fn unchanged_object_is_not_modified_on_read_and_precondition_failed_on_copy() {
-        let c = ReadConditions { if_none_match: Some(ETagCondition::ETag(ETag::Strong("abc".into()))), ..Default::default() };
+        let c = ReadConditions {
+            if_none_match: Some(ETagCondition::ETag(ETag::Strong("abc".into()))),
+            ..Default::default()
+        };
         let m = meta("abc", 1000);
-        assert_eq!(code(c.check(&m, ConditionTarget::Read)), Some(S3ErrorCode::NotModified));
-        assert_eq!(code(c.check(&m, ConditionTarget::CopySource)), Some(S3ErrorCode::PreconditionFailed));
+        assert_eq!(
+            code(c.check(&m, ConditionTarget::Read)),
+            Some(S3ErrorCode::NotModified)
+        );
+        assert_eq!(
+            code(c.check(&m, ConditionTarget::CopySource)),
+            Some(S3ErrorCode::PreconditionFailed)
+        );
     }
 
     #[test]
     fn modified_since_compares_whole_seconds() {
         let m = meta("abc", 1000);
-        let same = ReadConditions { if_modified_since: Some(ts(1000)), ..Default::default() };
-        assert_eq!(code(same.check(&m, ConditionTarget::Read)), Some(S3ErrorCode::NotModified));
-        let earlier = ReadConditions { if_modified_since: Some(ts(999)), ..Default::default() };
+        let same = ReadConditions {
+            if_modified_since: Some(ts(1000)),
+            ..Default::default()
+        };
+        assert_eq!(
+            code(same.check(&m, ConditionTarget::Read)),
+            Some(S3ErrorCode::NotModified)
+        );
+        let earlier = ReadConditions {
+            if_modified_since: Some(ts(999)),
+            ..Default::default()
+        };
         assert!(earlier.check(&m, ConditionTarget::Read).is_ok());
-        let unmod = ReadConditions { if_unmodified_since: Some(ts(999)), ..Default::default() };
-        assert_eq!(code(unmod.check(&m, ConditionTarget::Read)), Some(S3ErrorCode::PreconditionFailed));
+        let unmod = ReadConditions {
+            if_unmodified_since: Some(ts(999)),
+            ..Default::default()
+        };
+        assert_eq!(
+            code(unmod.check(&m, ConditionTarget::Read)),
+            Some(S3ErrorCode::PreconditionFailed)
+        );
     }
 }

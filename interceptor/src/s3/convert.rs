@@ -22,11 +22,18 @@ macro_rules! attrs_from_input {
             content_disposition: $input.content_disposition.take(),
             content_language: $input.content_language.take(),
             cache_control: $input.cache_control.take(),
-            expires: $input.expires.take().map(|t| std::time::SystemTime::from(time::OffsetDateTime::from(t))),
+            expires: $input
+                .expires
+                .take()
+                .map(|t| std::time::SystemTime::from(time::OffsetDateTime::from(t))),
             user_metadata: $input
                 .metadata
                 .take()
-                .map(|m| m.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect())
+                .map(|m| {
+                    m.into_iter()
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     };
@@ -102,15 +109,27 @@ pub(crate) fn streaming_blob(body: BodyStream) -> StreamingBlob {
 /// The exact body length when the request declares one (after aws-chunked decoding).
 pub(crate) fn declared_len(blob: Option<&StreamingBlob>) -> Option<u64> {
     use s3s::stream::ByteStream;
-    blob.and_then(|b| b.remaining_length().exact()).map(|n| n as u64)
+    blob.and_then(|b| b.remaining_length().exact())
+        .map(|n| n as u64)
 }
 
 /// Decodes a `Content-MD5` header (base64 of 16 bytes).
 pub(crate) fn content_md5(header: Option<&str>) -> Result<Option<[u8; 16]>, S3Error> {
-    let Some(header) = header else { return Ok(None) };
-    let invalid = || S3Error::with_message(S3ErrorCode::InvalidDigest, "Content-MD5 is not base64 of 16 bytes");
-    let bytes = BASE64_STANDARD.decode(header.trim()).map_err(|_| invalid())?;
-    <[u8; 16]>::try_from(bytes.as_slice()).map(Some).map_err(|_| invalid())
+    let Some(header) = header else {
+        return Ok(None);
+    };
+    let invalid = || {
+        S3Error::with_message(
+            S3ErrorCode::InvalidDigest,
+            "Content-MD5 is not base64 of 16 bytes",
+        )
+    };
+    let bytes = BASE64_STANDARD
+        .decode(header.trim())
+        .map_err(|_| invalid())?;
+    <[u8; 16]>::try_from(bytes.as_slice())
+        .map(Some)
+        .map_err(|_| invalid())
 }
 
 /// The write precondition of PutObject / CompleteMultipartUpload.
@@ -122,11 +141,18 @@ pub(crate) fn put_precondition(
         (None, None) => Ok(PutPrecondition::None),
         (None, Some(ETagCondition::Any)) => Ok(PutPrecondition::IfAbsent),
         (Some(ETagCondition::ETag(tag)), None) => Ok(PutPrecondition::IfMatch(tag.into_value())),
-        (Some(ETagCondition::Any), None) => Err(s3_error!(NotImplemented, "If-Match: * is not supported on writes")),
-        (None, Some(ETagCondition::ETag(_))) => {
-            Err(s3_error!(NotImplemented, "If-None-Match on writes supports only *"))
-        }
-        (Some(_), Some(_)) => Err(s3_error!(InvalidArgument, "If-Match and If-None-Match cannot be combined on writes")),
+        (Some(ETagCondition::Any), None) => Err(s3_error!(
+            NotImplemented,
+            "If-Match: * is not supported on writes"
+        )),
+        (None, Some(ETagCondition::ETag(_))) => Err(s3_error!(
+            NotImplemented,
+            "If-None-Match on writes supports only *"
+        )),
+        (Some(_), Some(_)) => Err(s3_error!(
+            InvalidArgument,
+            "If-Match and If-None-Match cannot be combined on writes"
+        )),
     }
 }
 
@@ -141,13 +167,27 @@ pub(crate) fn byte_range(range: s3s::dto::Range) -> ByteRange {
 /// Parses `x-amz-copy-source-range` (`bytes=first-last`).
 pub(crate) fn copy_source_range(header: &str) -> Result<ByteRange, S3Error> {
     match s3s::dto::Range::parse(header) {
-        Ok(s3s::dto::Range::Int { first, last: Some(last) }) => Ok(ByteRange::FromTo { first, last: Some(last) }),
-        _ => Err(s3_error!(InvalidArgument, "x-amz-copy-source-range must be bytes=first-last")),
+        Ok(s3s::dto::Range::Int {
+            first,
+            last: Some(last),
+        }) => Ok(ByteRange::FromTo {
+            first,
+            last: Some(last),
+        }),
+        _ => Err(s3_error!(
+            InvalidArgument,
+            "x-amz-copy-source-range must be bytes=first-last"
+        )),
     }
 }
 
 /// Characters S3 leaves unencoded in `encoding-type=url` listings: RFC 3986 unreserved and `/`.
-const URL_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+const URL_ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
 
 /// Encodes listing output when the client asked for `encoding-type=url`.
 #[derive(Debug, Clone, Copy)]
@@ -157,17 +197,26 @@ pub(crate) struct ListEncoding {
 
 impl ListEncoding {
     /// From the request's `encoding-type`; only `url` exists.
-    pub(crate) fn from_request(encoding_type: Option<&s3s::dto::EncodingType>) -> Result<Self, S3Error> {
+    pub(crate) fn from_request(
+        encoding_type: Option<&s3s::dto::EncodingType>,
+    ) -> Result<Self, S3Error> {
         match encoding_type.map(|e| e.as_str()) {
             None => Ok(Self { url: false }),
             Some("url") => Ok(Self { url: true }),
-            Some(other) => Err(s3_error!(InvalidArgument, "unknown encoding-type {other:?}; only url exists")),
+            Some(other) => Err(s3_error!(
+                InvalidArgument,
+                "unknown encoding-type {other:?}; only url exists"
+            )),
         }
     }
 
     /// Encodes one key, prefix or marker.
     pub(crate) fn encode(self, s: String) -> String {
-        if self.url { utf8_percent_encode(&s, URL_ENCODE_SET).to_string() } else { s }
+        if self.url {
+            utf8_percent_encode(&s, URL_ENCODE_SET).to_string()
+        } else {
+            s
+        }
     }
 
     /// Encodes an optional value.
@@ -186,7 +235,12 @@ pub(crate) fn decode_token(token: &str) -> Result<String, S3Error> {
     hex::decode(token)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| s3_error!(InvalidArgument, "the continuation token is not one this server issued"))
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "the continuation token is not one this server issued"
+            )
+        })
 }
 
 /// Validates `max-keys`-style parameters: default when absent, clamped to `limit`.
@@ -206,7 +260,9 @@ mod tests {
     #[test]
     fn content_md5_round_trips_known_digest() {
         // md5("") = d41d8cd98f00b204e9800998ecf8427e, base64 1B2M2Y8AsgTpgAmY7PhCfg==
-        let d = content_md5(Some("1B2M2Y8AsgTpgAmY7PhCfg==")).unwrap().unwrap();
+        let d = content_md5(Some("1B2M2Y8AsgTpgAmY7PhCfg=="))
+            .unwrap()
+            .unwrap();
         assert_eq!(hex::encode(d), "d41d8cd98f00b204e9800998ecf8427e");
         assert!(content_md5(Some("not base64")).is_err());
         assert!(content_md5(Some("AAAA")).is_err());

@@ -20,13 +20,22 @@ struct Source<'a> {
 
 fn parse_source(src: &CopySource) -> S3Result<Source<'_>> {
     match src {
-        CopySource::Bucket { bucket, key, version_id: None } => Ok(Source { bucket, key }),
-        CopySource::Bucket { version_id: Some(_), .. } => {
-            Err(s3_error!(NotImplemented, "versioned copy sources are not supported"))
-        }
-        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => {
-            Err(s3_error!(NotImplemented, "access point and outpost copy sources are not supported"))
-        }
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id: None,
+        } => Ok(Source { bucket, key }),
+        CopySource::Bucket {
+            version_id: Some(_),
+            ..
+        } => Err(s3_error!(
+            NotImplemented,
+            "versioned copy sources are not supported"
+        )),
+        CopySource::AccessPoint { .. } | CopySource::Outpost { .. } => Err(s3_error!(
+            NotImplemented,
+            "access point and outpost copy sources are not supported"
+        )),
     }
 }
 
@@ -38,7 +47,11 @@ impl S3Frontend {
         range: Option<ByteRange>,
         conditions: ReadConditions,
     ) -> S3Result<ObjectReader> {
-        let reader = self.store.get_object(src.bucket, src.key, range).await.map_err(|e| self.store_err(e))?;
+        let reader = self
+            .store
+            .get_object(src.bucket, src.key, range)
+            .await
+            .map_err(|e| self.store_err(e))?;
         conditions.check(&reader.meta, ConditionTarget::CopySource)?;
         Ok(reader)
     }
@@ -54,7 +67,12 @@ impl S3Frontend {
         let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
             None | Some(MetadataDirective::COPY) => false,
             Some(MetadataDirective::REPLACE) => true,
-            Some(other) => return Err(s3_error!(InvalidArgument, "unknown metadata directive {other:?}")),
+            Some(other) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "unknown metadata directive {other:?}"
+                ));
+            }
         };
         if !replace && src.bucket == input.bucket && src.key == input.key {
             return Err(S3Error::with_message(
@@ -70,7 +88,11 @@ impl S3Frontend {
             if_unmodified_since: input.copy_source_if_unmodified_since.take(),
         };
         let reader = self.open_source(&src, None, conditions).await?;
-        let attrs = if replace { attrs_from_input!(input) } else { reader.meta.attrs.clone() };
+        let attrs = if replace {
+            attrs_from_input!(input)
+        } else {
+            reader.meta.attrs.clone()
+        };
         let options = PutOptions {
             attrs,
             expected_len: Some(reader.meta.size),
@@ -99,7 +121,11 @@ impl S3Frontend {
         let mut input = req.input;
         let part_number = super::multipart::part_number(input.part_number)?;
         let src = parse_source(&input.copy_source)?;
-        let range = input.copy_source_range.as_deref().map(copy_source_range).transpose()?;
+        let range = input
+            .copy_source_range
+            .as_deref()
+            .map(copy_source_range)
+            .transpose()?;
         let conditions = ReadConditions {
             if_match: input.copy_source_if_match.take(),
             if_none_match: input.copy_source_if_none_match.take(),
@@ -107,10 +133,20 @@ impl S3Frontend {
             if_unmodified_since: input.copy_source_if_unmodified_since.take(),
         };
         let reader = self.open_source(&src, range, conditions).await?;
-        let options = PutOptions { expected_len: Some(reader.content_length()), ..Default::default() };
+        let options = PutOptions {
+            expected_len: Some(reader.content_length()),
+            ..Default::default()
+        };
         let part = self
             .store
-            .upload_part(&input.bucket, &input.key, &input.upload_id, part_number, reader.body, options)
+            .upload_part(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                part_number,
+                reader.body,
+                options,
+            )
             .await
             .map_err(|e| self.store_err(e))?;
         self.metrics.bytes_in.inc_by(part.size);

@@ -77,7 +77,10 @@ mod tests {
 
     #[test]
     fn client_errors_keep_their_code_and_message() {
-        let e = to_s3_error(StoreError::NoSuchKey { bucket: "b".into(), key: "k".into() });
+        let e = to_s3_error(StoreError::NoSuchKey {
+            bucket: "b".into(),
+            key: "k".into(),
+        });
         assert_eq!(*e.code(), S3ErrorCode::NoSuchKey);
         assert!(e.message().unwrap().contains("k"));
     }
@@ -96,7 +99,9 @@ mod tests {
     #[test]
     fn body_errors_keep_the_decoder_s3_error() {
         let inner = S3Error::new(S3ErrorCode::SignatureDoesNotMatch);
-        let e = to_s3_error(StoreError::Body { source: std::io::Error::other(inner) });
+        let e = to_s3_error(StoreError::Body {
+            source: std::io::Error::other(inner),
+        });
         assert_eq!(*e.code(), S3ErrorCode::SignatureDoesNotMatch);
     }
 }

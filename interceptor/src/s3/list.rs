@@ -14,7 +14,11 @@ use super::convert::{ListEncoding, decode_token, encode_token, etag, page_size, 
 use crate::store::{ListPage, ListRequest};
 
 /// Store objects and prefixes as S3 DTOs.
-fn contents(page: ListPage, enc: ListEncoding, with_owner: bool) -> (Vec<Object>, Vec<CommonPrefix>) {
+fn contents(
+    page: ListPage,
+    enc: ListEncoding,
+    with_owner: bool,
+) -> (Vec<Object>, Vec<CommonPrefix>) {
     let objects = page
         .objects
         .into_iter()
@@ -23,7 +27,9 @@ fn contents(page: ListPage, enc: ListEncoding, with_owner: bool) -> (Vec<Object>
             size: i64::try_from(m.size).ok(),
             e_tag: Some(etag(&m.etag)),
             last_modified: Some(timestamp(m.last_modified)),
-            storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+            storage_class: Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            )),
             owner: with_owner.then(node_owner),
             ..Default::default()
         })
@@ -31,7 +37,9 @@ fn contents(page: ListPage, enc: ListEncoding, with_owner: bool) -> (Vec<Object>
     let prefixes = page
         .common_prefixes
         .into_iter()
-        .map(|p| CommonPrefix { prefix: Some(enc.encode(p)) })
+        .map(|p| CommonPrefix {
+            prefix: Some(enc.encode(p)),
+        })
         .collect();
     (objects, prefixes)
 }
@@ -54,9 +62,17 @@ impl S3Frontend {
             start_after,
             max_keys,
         };
-        let page = self.store.list_objects(&input.bucket, &request).await.map_err(|e| self.store_err(e))?;
+        let page = self
+            .store
+            .list_objects(&input.bucket, &request)
+            .await
+            .map_err(|e| self.store_err(e))?;
         let is_truncated = page.is_truncated;
-        let next = page.next_marker.as_deref().filter(|_| is_truncated).map(encode_token);
+        let next = page
+            .next_marker
+            .as_deref()
+            .filter(|_| is_truncated)
+            .map(encode_token);
         let key_count = page.objects.len() + page.common_prefixes.len();
         let (objects, prefixes) = contents(page, enc, input.fetch_owner.unwrap_or(false));
         Ok(S3Response::new(ListObjectsV2Output {
@@ -89,7 +105,11 @@ impl S3Frontend {
             start_after: input.marker.clone().filter(|m| !m.is_empty()),
             max_keys,
         };
-        let page = self.store.list_objects(&input.bucket, &request).await.map_err(|e| self.store_err(e))?;
+        let page = self
+            .store
+            .list_objects(&input.bucket, &request)
+            .await
+            .map_err(|e| self.store_err(e))?;
         let is_truncated = page.is_truncated;
         let next_marker = page.next_marker.clone().filter(|_| is_truncated);
         let (objects, prefixes) = contents(page, enc, true);

@@ -41,14 +41,20 @@ pub struct S3Frontend {
 
 impl std::fmt::Debug for S3Frontend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Frontend").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("S3Frontend")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
 impl S3Frontend {
     /// A front end over `store`, enforcing `limits` and recording into `metrics`.
     pub fn new(store: Arc<dyn ObjectStore>, limits: S3Limits, metrics: S3Metrics) -> Self {
-        Self { store, limits, metrics }
+        Self {
+            store,
+            limits,
+            metrics,
+        }
     }
 
     /// Maps a store error to S3, counting it in the store-error metric.
@@ -62,7 +68,11 @@ impl S3Frontend {
         if key.len() > self.limits.max_key_len {
             return Err(S3Error::with_message(
                 s3s::S3ErrorCode::KeyTooLongError,
-                format!("key has {} bytes; the limit is {}", key.len(), self.limits.max_key_len),
+                format!(
+                    "key has {} bytes; the limit is {}",
+                    key.len(),
+                    self.limits.max_key_len
+                ),
             ));
         }
         Ok(())
@@ -82,7 +92,10 @@ impl S3 for S3Frontend {
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> Res<HeadBucketOutput> {
         self.op_head_bucket(req).await
     }
-    async fn get_bucket_location(&self, req: S3Request<GetBucketLocationInput>) -> Res<GetBucketLocationOutput> {
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> Res<GetBucketLocationOutput> {
         self.op_get_bucket_location(req).await
     }
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> Res<ListBucketsOutput> {
@@ -109,7 +122,10 @@ impl S3 for S3Frontend {
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> Res<ListObjectsOutput> {
         self.op_list_objects(req).await
     }
-    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> Res<ListObjectsV2Output> {
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> Res<ListObjectsV2Output> {
         self.op_list_objects_v2(req).await
     }
     async fn create_multipart_upload(
@@ -121,7 +137,10 @@ impl S3 for S3Frontend {
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> Res<UploadPartOutput> {
         self.op_upload_part(req).await
     }
-    async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> Res<UploadPartCopyOutput> {
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> Res<UploadPartCopyOutput> {
         self.op_upload_part_copy(req).await
     }
     async fn complete_multipart_upload(

@@ -7,7 +7,10 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::S3Frontend;
 use super::bucket::node_owner;
-use super::convert::{attrs_from_input, body_stream, content_md5, declared_len, etag, page_size, put_precondition, timestamp};
+use super::convert::{
+    attrs_from_input, body_stream, content_md5, declared_len, etag, page_size, put_precondition,
+    timestamp,
+};
 use crate::store::{self, ListPartsRequest, ListUploadsRequest, PutOptions};
 
 /// Highest part number S3 allows.
@@ -18,7 +21,10 @@ pub(super) fn part_number(n: i32) -> S3Result<u32> {
     if (1..=MAX_PART_NUMBER).contains(&n) {
         Ok(n.unsigned_abs())
     } else {
-        Err(s3_error!(InvalidArgument, "part number {n} is outside 1..=10000"))
+        Err(s3_error!(
+            InvalidArgument,
+            "part number {n} is outside 1..=10000"
+        ))
     }
 }
 
@@ -57,11 +63,21 @@ impl S3Frontend {
         let body = body_stream(input.body.take());
         let part = self
             .store
-            .upload_part(&input.bucket, &input.key, &input.upload_id, number, body, options)
+            .upload_part(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                number,
+                body,
+                options,
+            )
             .await
             .map_err(|e| self.store_err(e))?;
         self.metrics.bytes_in.inc_by(part.size);
-        Ok(S3Response::new(UploadPartOutput { e_tag: Some(etag(&part.etag)), ..Default::default() }))
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(etag(&part.etag)),
+            ..Default::default()
+        }))
     }
 
     pub(super) async fn op_complete_multipart_upload(
@@ -74,18 +90,35 @@ impl S3Frontend {
             .take()
             .and_then(|m| m.parts)
             .filter(|p| !p.is_empty())
-            .ok_or_else(|| s3_error!(MalformedXML, "CompleteMultipartUpload must list at least one part"))?;
+            .ok_or_else(|| {
+                s3_error!(
+                    MalformedXML,
+                    "CompleteMultipartUpload must list at least one part"
+                )
+            })?;
         let mut parts = Vec::with_capacity(listed.len());
         for p in listed {
             let (Some(number), Some(tag)) = (p.part_number, p.e_tag) else {
-                return Err(s3_error!(MalformedXML, "every listed part needs a PartNumber and an ETag"));
+                return Err(s3_error!(
+                    MalformedXML,
+                    "every listed part needs a PartNumber and an ETag"
+                ));
             };
-            parts.push(store::CompletedPart { part_number: part_number(number)?, etag: tag.into_value() });
+            parts.push(store::CompletedPart {
+                part_number: part_number(number)?,
+                etag: tag.into_value(),
+            });
         }
         let precondition = put_precondition(input.if_match.take(), input.if_none_match.take())?;
         let meta = self
             .store
-            .complete_multipart(&input.bucket, &input.key, &input.upload_id, &parts, precondition)
+            .complete_multipart(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                &parts,
+                precondition,
+            )
             .await
             .map_err(|e| self.store_err(e))?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
@@ -109,14 +142,22 @@ impl S3Frontend {
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
-    pub(super) async fn op_list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+    pub(super) async fn op_list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
         let max_parts = page_size(input.max_parts, self.limits.max_list_keys, "max-parts")?;
         let marker = match input.part_number_marker {
             None => 0,
-            Some(n) => u32::try_from(n).map_err(|_| s3_error!(InvalidArgument, "part-number-marker must not be negative"))?,
+            Some(n) => u32::try_from(n).map_err(|_| {
+                s3_error!(InvalidArgument, "part-number-marker must not be negative")
+            })?,
         };
-        let request = ListPartsRequest { part_number_marker: marker, max_parts };
+        let request = ListPartsRequest {
+            part_number_marker: marker,
+            max_parts,
+        };
         let page = self
             .store
             .list_parts(&input.bucket, &input.key, &input.upload_id, &request)
@@ -139,7 +180,9 @@ impl S3Frontend {
             upload_id: Some(input.upload_id),
             max_parts: i32::try_from(max_parts).ok(),
             part_number_marker: input.part_number_marker,
-            next_part_number_marker: page.next_part_number_marker.and_then(|n| i32::try_from(n).ok()),
+            next_part_number_marker: page
+                .next_part_number_marker
+                .and_then(|n| i32::try_from(n).ok()),
             is_truncated: Some(page.is_truncated),
             parts: Some(parts),
             owner: Some(node_owner()),
@@ -154,7 +197,10 @@ impl S3Frontend {
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let input = req.input;
         if input.delimiter.as_deref().is_some_and(|d| !d.is_empty()) {
-            return Err(s3_error!(NotImplemented, "ListMultipartUploads with a delimiter is not supported"));
+            return Err(s3_error!(
+                NotImplemented,
+                "ListMultipartUploads with a delimiter is not supported"
+            ));
         }
         let max_uploads = page_size(input.max_uploads, self.limits.max_list_keys, "max-uploads")?;
         let request = ListUploadsRequest {
@@ -163,7 +209,11 @@ impl S3Frontend {
             upload_id_marker: input.upload_id_marker.clone().filter(|m| !m.is_empty()),
             max_uploads,
         };
-        let page = self.store.list_uploads(&input.bucket, &request).await.map_err(|e| self.store_err(e))?;
+        let page = self
+            .store
+            .list_uploads(&input.bucket, &request)
+            .await
+            .map_err(|e| self.store_err(e))?;
         let uploads = page
             .uploads
             .into_iter()

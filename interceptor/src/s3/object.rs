@@ -8,8 +8,8 @@ use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 use super::S3Frontend;
 use super::conditions::{ConditionTarget, ReadConditions};
 use super::convert::{
-    apply_response_overrides, attrs_from_input, body_stream, byte_range, content_md5, declared_len, etag,
-    fill_output_attrs, put_precondition, streaming_blob, timestamp,
+    apply_response_overrides, attrs_from_input, body_stream, byte_range, content_md5, declared_len,
+    etag, fill_output_attrs, put_precondition, streaming_blob, timestamp,
 };
 use crate::store::PutOptions;
 
@@ -46,7 +46,10 @@ impl S3Frontend {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let mut input = req.input;
         if input.part_number.is_some() {
-            return Err(s3_error!(NotImplemented, "GetObject with partNumber is not supported; use Range"));
+            return Err(s3_error!(
+                NotImplemented,
+                "GetObject with partNumber is not supported; use Range"
+            ));
         }
         let conditions = ReadConditions {
             if_match: input.if_match.take(),
@@ -76,7 +79,12 @@ impl S3Frontend {
         fill_output_attrs!(out, meta.attrs);
         apply_response_overrides!(out, input);
         let status = reader.range.map(|r| {
-            out.content_range = Some(format!("bytes {}-{}/{}", r.start, r.start + r.len - 1, meta.size));
+            out.content_range = Some(format!(
+                "bytes {}-{}/{}",
+                r.start,
+                r.start + r.len - 1,
+                meta.size
+            ));
             StatusCode::PARTIAL_CONTENT
         });
         self.metrics.bytes_out.inc_by(content_length);
@@ -91,7 +99,10 @@ impl S3Frontend {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let mut input = req.input;
         if input.part_number.is_some() {
-            return Err(s3_error!(NotImplemented, "HeadObject with partNumber is not supported"));
+            return Err(s3_error!(
+                NotImplemented,
+                "HeadObject with partNumber is not supported"
+            ));
         }
         let meta = self
             .store
@@ -135,16 +146,29 @@ impl S3Frontend {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
         if let Some(cond) = &input.if_match {
-            self.check_delete_if_match(&input.bucket, &input.key, cond).await?;
+            self.check_delete_if_match(&input.bucket, &input.key, cond)
+                .await?;
         }
-        self.store.delete_object(&input.bucket, &input.key).await.map_err(|e| self.store_err(e))?;
+        self.store
+            .delete_object(&input.bucket, &input.key)
+            .await
+            .map_err(|e| self.store_err(e))?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
     /// `If-Match` on DeleteObject: the current version must have that ETag. The check and the
     /// delete are two steps; a racing overwrite between them is deleted too.
-    async fn check_delete_if_match(&self, bucket: &str, key: &str, cond: &ETagCondition) -> S3Result<()> {
-        let meta = self.store.head_object(bucket, key).await.map_err(|e| self.store_err(e))?;
+    async fn check_delete_if_match(
+        &self,
+        bucket: &str,
+        key: &str,
+        cond: &ETagCondition,
+    ) -> S3Result<()> {
+        let meta = self
+            .store
+            .head_object(bucket, key)
+            .await
+            .map_err(|e| self.store_err(e))?;
         match cond {
             ETagCondition::Any => Ok(()),
             ETagCondition::ETag(tag) if tag.value() == meta.etag => Ok(()),
@@ -170,18 +194,28 @@ impl S3Frontend {
             ));
         }
         // Fail before deleting anything if the bucket is missing.
-        self.store.head_bucket(&input.bucket).await.map_err(|e| self.store_err(e))?;
+        self.store
+            .head_bucket(&input.bucket)
+            .await
+            .map_err(|e| self.store_err(e))?;
         let quiet = input.delete.quiet.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in objects {
             let result = match self.check_key(&object.key) {
-                Ok(()) => self.store.delete_object(&input.bucket, &object.key).await.map_err(|e| self.store_err(e)),
+                Ok(()) => self
+                    .store
+                    .delete_object(&input.bucket, &object.key)
+                    .await
+                    .map_err(|e| self.store_err(e)),
                 Err(e) => Err(e),
             };
             match result {
                 Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject { key: Some(object.key), ..Default::default() }),
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(object.key),
+                    ..Default::default()
+                }),
                 Err(e) => errors.push(Error {
                     code: Some(e.code().as_str().to_owned()),
                     key: Some(object.key),
@@ -190,6 +224,10 @@ impl S3Frontend {
                 }),
             }
         }
-        Ok(S3Response::new(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() }))
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
     }
 }

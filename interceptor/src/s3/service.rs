@@ -40,14 +40,26 @@ impl std::fmt::Debug for S3ServiceConfig {
 }
 
 /// Builds the metered S3 HTTP service over `frontend`.
-pub fn build_service(frontend: S3Frontend, config: &S3ServiceConfig, metrics: S3Metrics) -> MeteredS3Service {
+pub fn build_service(
+    frontend: S3Frontend,
+    config: &S3ServiceConfig,
+    metrics: S3Metrics,
+) -> MeteredS3Service {
     let mut s3_config = S3Config::default();
     s3_config.xml_max_body_size = config.max_xml_body_bytes;
     let mut builder = S3ServiceBuilder::new(frontend);
-    builder.set_auth(SimpleAuth::from_single(config.access_key.clone(), config.secret_key.clone()));
-    builder.set_access(QuarryAccess::new(config.anonymous_read_buckets.iter().cloned()));
+    builder.set_auth(SimpleAuth::from_single(
+        config.access_key.clone(),
+        config.secret_key.clone(),
+    ));
+    builder.set_access(QuarryAccess::new(
+        config.anonymous_read_buckets.iter().cloned(),
+    ));
     builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3_config))));
-    MeteredS3Service { inner: builder.build(), metrics }
+    MeteredS3Service {
+        inner: builder.build(),
+        metrics,
+    }
 }
 
 /// The s3s service with request metrics: count by operation and status, latency, in-flight.

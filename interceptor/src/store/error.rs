@@ -138,11 +138,17 @@ pub enum StoreError {
 impl StoreError {
     /// True for errors caused by the request (4xx), false for the store's own failures.
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Self::Io { .. } | Self::Index { .. } | Self::Corrupt { .. })
+        !matches!(
+            self,
+            Self::Io { .. } | Self::Index { .. } | Self::Corrupt { .. }
+        )
     }
 
     /// Wraps a redb (or other index) error.
     pub fn index(op: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        Self::Index { op, source: Box::new(source) }
+        Self::Index {
+            op,
+            source: Box::new(source),
+        }
     }
 }

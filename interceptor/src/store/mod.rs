@@ -74,7 +74,11 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError>;
 
     /// Lists objects in key order (bytewise, as S3 does).
-    async fn list_objects(&self, bucket: &str, request: &ListRequest) -> Result<ListPage, StoreError>;
+    async fn list_objects(
+        &self,
+        bucket: &str,
+        request: &ListRequest,
+    ) -> Result<ListPage, StoreError>;
 
     /// Starts a multipart upload and returns its upload id.
     async fn create_multipart(
@@ -109,7 +113,12 @@ pub trait ObjectStore: Send + Sync + 'static {
     ) -> Result<ObjectMeta, StoreError>;
 
     /// Aborts an upload and frees its parts.
-    async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), StoreError>;
+    async fn abort_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), StoreError>;
 
     /// Lists the parts stored so far for an upload, by part number.
     async fn list_parts(

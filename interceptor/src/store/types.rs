@@ -16,7 +16,8 @@ use super::StoreError;
 ///
 /// `Sync` because the HTTP layer (hyper, s3s) requires bodies to be; build one with
 /// `Box::pin(stream)` (not `StreamExt::boxed`, which drops `Sync`).
-pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static>>;
+pub type BodyStream =
+    Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static>>;
 
 /// The headers a client sets on an object and gets back on every read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,14 +118,20 @@ impl ByteRange {
                     return Err(unsatisfiable());
                 }
                 let last = last.map_or(size - 1, |last| last.min(size - 1));
-                Ok(ResolvedRange { start: first, len: last - first + 1 })
+                Ok(ResolvedRange {
+                    start: first,
+                    len: last - first + 1,
+                })
             }
             Self::Suffix { length } => {
                 if length == 0 || size == 0 {
                     return Err(unsatisfiable());
                 }
                 let len = length.min(size);
-                Ok(ResolvedRange { start: size - len, len })
+                Ok(ResolvedRange {
+                    start: size - len,
+                    len,
+                })
             }
         }
     }
@@ -292,13 +299,22 @@ mod tests {
 
     #[test]
     fn range_past_end_is_unsatisfiable() {
-        let r = ByteRange::FromTo { first: 10, last: None };
-        assert!(matches!(r.resolve(10), Err(StoreError::InvalidRange { size: 10 })));
+        let r = ByteRange::FromTo {
+            first: 10,
+            last: None,
+        };
+        assert!(matches!(
+            r.resolve(10),
+            Err(StoreError::InvalidRange { size: 10 })
+        ));
     }
 
     #[test]
     fn range_last_is_clamped_to_size() {
-        let r = ByteRange::FromTo { first: 2, last: Some(100) };
+        let r = ByteRange::FromTo {
+            first: 2,
+            last: Some(100),
+        };
         assert_eq!(r.resolve(10).unwrap(), ResolvedRange { start: 2, len: 8 });
     }
 
