@@ -17,7 +17,8 @@ pub fn validate(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<(), ConfigErr
     };
     let server = &cfg.server;
     check(
-        server.listen != server.admin_listen,
+        // Port 0 asks the kernel for a free port, so both may say 127.0.0.1:0.
+        server.listen != server.admin_listen || server.listen.port() == 0,
         format!(
             "server.listen and server.admin_listen are both {}; give the admin API its own port",
             server.listen

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+//! `quarryd` as a process.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use rusty_s3::actions::{CreateBucket, GetObject, PutObject};
+use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+
+const QUARRYD: &str = env!("CARGO_BIN_EXE_quarryd");
+
+fn quarryd(args: &[&str]) -> Command {
+    let mut cmd = Command::new(QUARRYD);
+    cmd.args(args)
+        .env_remove("QUARRY_ROOT_ACCESS_KEY")
+        .env_remove("QUARRY_ROOT_SECRET_KEY")
+        .env_remove("QUARRY_ADMIN_TOKEN")
+        .env_remove("QUARRY_CONFIG")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+/// A running daemon on ephemeral ports, with its stderr lines arriving on a channel.
+struct Daemon {
+    child: Child,
+    s3: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    fn start(data_dir: &Path) -> Self {
+        let mut child = quarryd(&[
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("quarryd starts");
+        let (tx, lines) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let ready = wait_for(&lines, "quarryd ready");
+        let s3 = field(&ready, "s3=").expect("ready line names the S3 endpoint");
+        Self { child, s3, lines }
+    }
+
+    fn sigterm(&self) {
+        kill(
+            Pid::from_raw(i32::try_from(self.child.id()).unwrap()),
+            Signal::SIGTERM,
+        )
+        .unwrap();
+    }
+
+    fn wait(mut self) -> std::process::ExitStatus {
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+        self.child.kill().unwrap();
+        panic!("quarryd did not exit within 10 s of SIGTERM");
+    }
+}
+
+fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
+fn field(line: &str, name: &str) -> Option<String> {
+    let start = line.find(name)? + name.len();
+    Some(line[start..].split_whitespace().next()?.to_owned())
+}
+
+fn stored_keys(data_dir: &Path) -> Credentials {
+    let text = std::fs::read_to_string(data_dir.join("root-credentials.toml")).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    Credentials::new(
+        table["access_key"].as_str().unwrap(),
+        table["secret_key"].as_str().unwrap(),
+    )
+}
+
+fn host_port(url: &url::Url) -> String {
+    format!("{}:{}", url.host_str().unwrap(), url.port().unwrap())
+}
+
+#[test]
+fn check_config_refuses_an_unknown_key_and_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("quarry.toml");
+    std::fs::write(&cfg, "[server]\nlisten_port = 9000\n").unwrap();
+    let out = quarryd(&["--config", cfg.to_str().unwrap(), "--check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("listen_port"), "{stderr}");
+}
+
+#[test]
+fn check_config_reports_every_problem_and_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("quarry.toml");
+    std::fs::write(
+        &cfg,
+        "[s3]\naccess_key = \"AK\"\nsecret_key = \"topsecretvalue\"\n",
+    )
+    .unwrap();
+    let out = quarryd(&["--config", cfg.to_str().unwrap(), "--check-config"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("<redacted>") && !stdout.contains("topsecretvalue"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("max_object_size"),
+        "effective config includes defaults: {stdout}"
+    );
+
+    std::fs::write(&cfg, "[server]\nlisten = \"127.0.0.1:9000\"\nadmin_listen = \"127.0.0.1:9000\"\n[s3.limits]\nmax_key_len = 5000\n").unwrap();
+    let out = quarryd(&["--config", cfg.to_str().unwrap(), "--check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("admin_listen") && stderr.contains("max_key_len"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn first_start_generates_private_credentials_and_a_restart_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let daemon = Daemon::start(&data);
+    let creds = data.join("root-credentials.toml");
+    let mode = std::fs::metadata(&creds).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let first = std::fs::read(&creds).unwrap();
+    daemon.sigterm();
+    assert!(daemon.wait().success());
+
+    let daemon = Daemon::start(&data);
+    assert_eq!(std::fs::read(&creds).unwrap(), first);
+    daemon.sigterm();
+    assert!(daemon.wait().success());
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_upload_finish_then_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let daemon = Daemon::start(&data);
+    let creds = stored_keys(&data);
+    let endpoint: url::Url = daemon.s3.parse().unwrap();
+    let bucket = Bucket::new(endpoint.clone(), UrlStyle::Path, "drain", "us-east-1").unwrap();
+    let http = |method: &str, url: &url::Url, body: &[u8]| -> String {
+        let mut s = TcpStream::connect(host_port(url)).unwrap();
+        let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", host_port(url), body.len()).unwrap();
+        s.write_all(body).unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        resp
+    };
+    let resp = http(
+        "PUT",
+        &CreateBucket::new(&bucket, &creds).sign(Duration::from_secs(60)),
+        b"",
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+
+    // Start an upload, send half the body, then SIGTERM the daemon.
+    let body = vec![7u8; 256 * 1024];
+    let put = PutObject::new(&bucket, Some(&creds), "late").sign(Duration::from_secs(60));
+    let mut s = TcpStream::connect(host_port(&put)).unwrap();
+    let path = format!("{}?{}", put.path(), put.query().unwrap());
+    write!(
+        s,
+        "PUT {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+        host_port(&put),
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body[..body.len() / 2]).unwrap();
+    std::thread::park_timeout(Duration::from_millis(300));
+    daemon.sigterm();
+    let mut drain = wait_for(&daemon.lines, "draining");
+    while !drain.contains("s3") {
+        drain = wait_for(&daemon.lines, "draining");
+    }
+
+    // New connections are refused while the old request may still finish.
+    assert!(
+        TcpStream::connect(host_port(&put)).is_err(),
+        "listener closed on SIGTERM"
+    );
+    s.write_all(&body[body.len() / 2..]).unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200", "the in-flight upload completes");
+    drop(s);
+    let status = daemon.wait();
+    assert!(status.success(), "clean exit after the drain: {status:?}");
+
+    // The acknowledged upload is durable across the restart.
+    let daemon = Daemon::start(&data);
+    let endpoint: url::Url = daemon.s3.parse().unwrap();
+    let bucket = Bucket::new(endpoint, UrlStyle::Path, "drain", "us-east-1").unwrap();
+    let get = GetObject::new(&bucket, Some(&creds), "late").sign(Duration::from_secs(60));
+    let resp = http("GET", &get, b"");
+    assert!(
+        resp.starts_with("HTTP/1.1 200")
+            && resp.contains(&format!("content-length: {}", body.len())),
+        "{resp:.300}"
+    );
+    daemon.sigterm();
+    assert!(daemon.wait().success());
+}

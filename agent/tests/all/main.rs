@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Integration tests of the `quarryd` binary: configuration checks, first start, and the
+//! graceful drain on SIGTERM. (Client workflows are in `agent/tests/e2e`, with real clients.)
+#![allow(
+    clippy::tests_outside_test_module,
+    reason = "an integration-test crate is all tests"
+)]
+
+mod daemon;
