@@ -5,5 +5,9 @@
     clippy::tests_outside_test_module,
     reason = "an integration-test crate is all tests"
 )]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test on any unexpected error"
+)]
 
 mod daemon;
