@@ -185,7 +185,7 @@ fn sigterm_lets_an_in_flight_upload_finish_then_exits() {
     let daemon = Daemon::start(&data);
     let creds = stored_keys(&data);
     let endpoint: url::Url = daemon.s3.parse().unwrap();
-    let bucket = Bucket::new(endpoint.clone(), UrlStyle::Path, "drain", "us-east-1").unwrap();
+    let bucket = Bucket::new(endpoint, UrlStyle::Path, "drain", "us-east-1").unwrap();
     let http = |method: &str, url: &url::Url, body: &[u8]| -> String {
         let mut s = TcpStream::connect(host_port(url)).unwrap();
         let path = format!("{}?{}", url.path(), url.query().unwrap_or(""));
