@@ -9,8 +9,8 @@
 //! - [`scenario`]: end-to-end scenarios that drive real processes over loopback and write a
 //!   JSON report of **ratios against baselines measured in the same run**. Scenario `s3`
 //!   measures PUT and GET throughput and latency against `quarryd` (started by the harness),
-//!   the Ceph RADOS Gateway peer (`shared/tools/ceph-peer`) and plain file I/O on the same
-//!   disk.
+//!   the Ceph RADOS Gateway peer (`shared/tools/ceph-peer`), plain file I/O on the same disk,
+//!   and an in-memory HTTP server (the ceiling of the HTTP path over loopback).
 //! - `benches/store.rs`: `LocalStore` put/get against plain file write+fsync/read in the
 //!   same directory (`cargo bench -p quarry-bench --bench store`).
 //!
