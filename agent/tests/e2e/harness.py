@@ -240,7 +240,9 @@ def boto3_client(endpoint: str, access_key: str | None, secret_key: str | None, 
     cfg = Config(
         region_name=REGION,
         s3={"addressing_style": "path"},
-        retries={"max_attempts": retries, "mode": "standard"},
+        # total_max_attempts counts the first attempt: 1 = no retries (a hidden retry would mask
+        # failures, and re-send writes whose outcome the crash test must know).
+        retries={"total_max_attempts": retries, "mode": "standard"},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         signature_version=botocore.UNSIGNED if unsigned else "s3v4",

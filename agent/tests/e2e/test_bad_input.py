@@ -188,12 +188,14 @@ def test_malformed_xml_delete_objects(s3env, s3, signer, bucket):
     for body in [
         b"<Delete><Object><Key>a</Key></Object>",  # truncated
         b"<<<>>>",
+        b"<Delete><Object><Key>a</Key></Object></Delete><trailing/>",
         b"",
     ]:
         r = signer.request("POST", url, body=body, headers={
             "content-type": "application/xml", "content-md5": content_md5(body)})
         status, code, text = harness.s3_error(r)
-        assert (status, code) == (400, "MalformedXML"), (body, text)
+        allowed = ("MalformedXML", "MissingRequestBodyError") if not body else ("MalformedXML",)
+        assert status == 400 and code in allowed, (body, text)
     assert keys(s3, bucket) == ["a", "b"]
     # A well-formed request through the same path works (the raw signer is fine).
     good = b"<Delete><Object><Key>a</Key></Object></Delete>"
@@ -210,9 +212,11 @@ def test_key_too_long(s3, bucket):
     with pytest.raises(ClientError) as ei:
         s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x")
     assert err(ei.value) == (400, "KeyTooLongError")
-    # Multi-byte characters count in bytes: 342 * 3 = 1026 bytes.
+    # The limit is in UTF-8 bytes: 342 characters of 3 bytes = 1026 bytes.
+    long_key = "€" * 342
+    assert len(long_key.encode()) == 1026
     with pytest.raises(ClientError) as ei:
-        s3.put_object(Bucket=bucket, Key="é" * 341 + "ab€", Body=b"x")
+        s3.put_object(Bucket=bucket, Key=long_key, Body=b"x")
     assert err(ei.value) == (400, "KeyTooLongError")
     assert keys(s3, bucket) == []
     # Exactly 1024 bytes is fine.

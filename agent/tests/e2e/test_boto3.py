@@ -88,6 +88,29 @@ def test_empty_object_and_odd_keys(s3, bucket):
     assert s3.head_object(Bucket=bucket, Key="empty")["ETag"] == harness.md5_etag(b"")
 
 
+def test_empty_put_keeps_connection_usable(s3env, bucket):
+    """botocore sends `Expect: 100-continue` on every PUT, also with an empty body. If the server
+    answers such a request without an interim 100 Continue and keeps the connection open, botocore
+    (all versions to date, boto/botocore#3755) parses the *next* Expect response on that pooled
+    connection against a stale status line: no headers (ETag missing), then a hang until the read
+    timeout and a silent retry (a double write). S3 always sends 100 Continue."""
+    c = harness.boto3_client(s3env.endpoint, s3env.access_key, s3env.secret_key, read_timeout=5,
+                             max_pool_connections=1)
+    for i in range(3):
+        r = c.put_object(Bucket=bucket, Key=f"empty{i}", Body=b"")
+        assert r.get("ETag") == harness.md5_etag(b""), r["ResponseMetadata"]
+        data = os.urandom(1000 + i)
+        r = c.put_object(Bucket=bucket, Key=f"after{i}", Body=data)
+        assert r.get("ETag") == harness.md5_etag(data), r["ResponseMetadata"]
+        assert r["ResponseMetadata"]["RetryAttempts"] == 0
+        uid = c.create_multipart_upload(Bucket=bucket, Key=f"mp{i}")["UploadId"]
+        p = c.upload_part(Bucket=bucket, Key=f"mp{i}", UploadId=uid, PartNumber=1, Body=b"")
+        assert p.get("ETag") == harness.md5_etag(b""), p["ResponseMetadata"]
+        p = c.upload_part(Bucket=bucket, Key=f"mp{i}", UploadId=uid, PartNumber=2, Body=data)
+        assert p.get("ETag") == harness.md5_etag(data), p["ResponseMetadata"]
+        c.abort_multipart_upload(Bucket=bucket, Key=f"mp{i}", UploadId=uid)
+
+
 def test_default_checksum_upload_is_verified(s3, bucket):
     """botocore >= 1.36 sends x-amz-checksum-crc32 on PutObject by default; also try SHA256."""
     seen = {}
