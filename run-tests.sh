@@ -54,7 +54,9 @@ summary() {
   for r in "${RESULTS[@]}"; do printf '  %s\n' "$r"; done
   local total=$((SECONDS - T0))
   if [[ $status -eq 0 ]]; then
-    printf 'run-tests: ALL PASSED (%d steps, %dm%02ds)\n' "${#RESULTS[@]}" $((total / 60)) $((total % 60))
+    local what="ALL PASSED"
+    [[ ${#SELECTED[@]} -gt 0 ]] && what="PASSED (selected steps only: ${SELECTED[*]})"
+    printf 'run-tests: %s (%d steps, %dm%02ds)\n' "$what" "${#RESULTS[@]}" $((total / 60)) $((total % 60))
   else
     printf 'run-tests: FAILED at step "%s" (exit %d, %dm%02ds)\n' "$CURRENT" "$status" $((total / 60)) $((total % 60))
   fi

@@ -201,4 +201,5 @@ def pytest_runtest_makereport(item, call):
     offset = getattr(item, "_quarryd_log_offset", None)
     if report.failed and _DAEMON is not None and offset is not None:
         log = _DAEMON.log_since(offset)
-        report.sections.append(("quarryd log during this test", log or "(nothing logged)"))
+        if log.strip():
+            report.sections.append(("quarryd (session daemon) log during this test", log))
