@@ -9,19 +9,35 @@
 //! - [`scenario`]: end-to-end scenarios that drive real processes over loopback and write a
 //!   JSON report of **ratios against baselines measured in the same run**. Scenario `s3`
 //!   measures PUT and GET throughput and latency against `quarryd` (started by the harness),
-//!   the Ceph RADOS Gateway peer (`shared/tools/ceph-peer`), plain file I/O on the same disk,
-//!   and an in-memory HTTP server (the ceiling of the HTTP path over loopback).
+//!   two Ceph RADOS Gateway peers (`shared/tools/ceph-peer`: the judged one with
+//!   `tcp_nodelay=1`, and one exactly as `start.sh` configures it, for context), plain file
+//!   I/O on the same disk, and an in-memory HTTP server (the ceiling of the HTTP path over
+//!   loopback). GETs of quarryd and plain files run warm (page cache) and cold (evicted
+//!   before every op, read from disk); the large-GET target is judged cold.
 //! - `benches/store.rs`: `LocalStore` put/get against plain file write+fsync/read in the
 //!   same directory (`cargo bench -p quarry-bench --bench store`).
 //!
 //! ## Example
 //!
+//! `start.sh` is shared and read-only, and its beast frontend has no `tcp_nodelay`; the
+//! judged peer comes from a copy outside the repository with the option added:
+//!
 //! ```text
 //! cargo build --release -p quarry-agent --bin quarryd
-//! bash shared/tools/ceph-peer/start.sh
+//! mkdir -p /tmp/ceph-nodelay-tools
+//! cp shared/tools/ceph-peer/{start,stop}.sh /tmp/ceph-nodelay-tools/
+//! sed -i 's|^rgw frontends = beast endpoint=$IP:$RGW_PORT$|& tcp_nodelay=1|' \
+//!     /tmp/ceph-nodelay-tools/start.sh
+//! CEPH_PEER_DIR=/tmp/ceph-nodelay CEPH_PEER_RGW_PORT=7481 CEPH_PEER_MON_PORT=3301 \
+//!     bash /tmp/ceph-nodelay-tools/start.sh
+//! CEPH_PEER_DIR=/tmp/ceph-default CEPH_PEER_RGW_PORT=7482 CEPH_PEER_MON_PORT=3302 \
+//!     bash shared/tools/ceph-peer/start.sh
 //! cargo run --release -p quarry-bench --bin scenario -- s3 \
-//!     --ceph-env /tmp/ceph-peer/env --out bench/reports/s3-foundation.json
+//!     --ceph-env /tmp/ceph-nodelay/env --ceph-default-env /tmp/ceph-default/env \
+//!     --out bench/reports/s3-foundation.json
 //! ```
+//!
+//! Stop the peers with `CEPH_PEER_DIR=... bash shared/tools/ceph-peer/stop.sh --purge`.
 //!
 //! The same harness as a library, for a single plain-file cell:
 //!
@@ -40,6 +56,10 @@
 //! - Absolute numbers on shared 2-core VMs are noise; every figure that matters is a ratio of
 //!   two cells measured back to back in one run, and the report carries each ratio's target
 //!   and verdict.
+//! - A storage node serves objects from its disk, so the large-GET baseline is a plain read
+//!   from the disk, not from the page cache. Cold reads use `posix_fadvise(DONTNEED)`, which
+//!   needs no privilege, and the report proves with `preadv2(RWF_NOWAIT)` probes that it
+//!   worked; where it does not, cold ratios say `not_measured`.
 //! - Load is closed-loop: N workers each issue one request at a time for a fixed time or op
 //!   budget. Large payloads are one shared `Bytes`, so 32 workers PUTting 64 MiB hold 64 MiB
 //!   of client memory, not 2 GiB.

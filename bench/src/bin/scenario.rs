@@ -2,9 +2,11 @@
 //! `scenario`: runs an end-to-end scenario, writes its JSON report and prints a short table.
 //!
 //! ```text
-//! cargo run --release -p quarry-bench --bin scenario -- s3 --ceph-env /tmp/ceph-peer/env \
-//!     --out bench/reports/s3-foundation.json
+//! cargo run --release -p quarry-bench --bin scenario -- s3 --ceph-env /tmp/ceph-nodelay/env \
+//!     --ceph-default-env /tmp/ceph-default/env --out bench/reports/s3-foundation.json
 //! ```
+//!
+//! (How to start the two Ceph peers: the crate docs.)
 //!
 //! Exits non-zero when a target failed; ratios that miss their targets are reported, not
 //! treated as errors.

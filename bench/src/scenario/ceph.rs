@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The Ceph RADOS Gateway peer: its endpoint and keys, from the env file `start.sh` writes.
+//! A Ceph RADOS Gateway peer: its endpoint and keys, from the env file `start.sh` writes.
 //!
-//! The harness never starts or stops the peer (it needs root and installs packages); it only
-//! reads `/tmp/ceph-peer/env`, whose lines look like `export S3_ENDPOINT=http://...`.
+//! The harness never starts or stops a peer (it needs root and installs packages); it only
+//! reads `$CEPH_PEER_DIR/env`, whose lines look like `export S3_ENDPOINT=http://...`, and the
+//! `rgw frontends` line of the `ceph.conf` it names (whether beast runs with `tcp_nodelay`).
 //!
 //! The peer keeps objects in RAM (memstore, 4 GiB by default), and RGW frees the tails of
 //! overwritten or deleted large objects only after its GC delay (2 hours). One run leaves
@@ -37,6 +38,13 @@ impl CephPeer {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("failed to read the Ceph peer env file {}", path.display()))?;
         parse_env(&text).with_context(|| format!("bad Ceph peer env file {}", path.display()))
+    }
+
+    /// The `rgw frontends` value of the peer's `ceph.conf` (whether beast runs with
+    /// `tcp_nodelay=1`), when the env file names the conf and the conf has the line.
+    pub fn frontends(&self) -> Option<String> {
+        let conf = std::fs::read_to_string(self.ceph_conf.as_ref()?).ok()?;
+        frontends_line(&conf)
     }
 
     /// Frees the RAM that deleted and overwritten objects still hold, now rather than after
@@ -98,6 +106,14 @@ fn parse_env(text: &str) -> Result<CephPeer> {
     })
 }
 
+fn frontends_line(conf: &str) -> Option<String> {
+    conf.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        let key = key.trim().replace(['_', ' '], "");
+        (key == "rgwfrontends").then(|| value.trim().to_owned())
+    })
+}
+
 fn unquote(value: &str) -> &str {
     ['"', '\'']
         .iter()
@@ -124,6 +140,21 @@ mod tests {
         assert_eq!(endpoint.region, "us-east-1");
         assert_eq!(endpoint.access_key, "CEPHPEERACCESSKEY000");
         assert_eq!(endpoint.secret_key, "secret=with=equals");
+    }
+
+    #[test]
+    fn frontends_line_is_found_in_either_spelling() {
+        let conf = "[global]\nfsid = x\n[client.rgw.peer]\n\
+                    rgw frontends = beast endpoint=127.0.0.1:7481 tcp_nodelay=1\n";
+        assert_eq!(
+            frontends_line(conf).as_deref(),
+            Some("beast endpoint=127.0.0.1:7481 tcp_nodelay=1")
+        );
+        assert_eq!(
+            frontends_line("rgw_frontends = beast port=80\n").as_deref(),
+            Some("beast port=80")
+        );
+        assert_eq!(frontends_line("[global]\nfsid = x\n"), None);
     }
 
     #[test]

@@ -6,6 +6,12 @@
 //! least one op, so a cell always exercises its nominal concurrency even when one op takes
 //! longer than the whole time budget (64 MiB at concurrency 32). The first error stops the
 //! cell: a benchmark that silently drops failures measures something else.
+//!
+//! An op may have an untimed setup (a cold GET evicts its file from the page cache first).
+//! Setup time is outside the op's latency, and the cell's elapsed time excludes it too: the
+//! wall time minus the mean setup time per worker (exact at concurrency 1; at higher
+//! concurrency the workers' setups overlap other workers' ops, and the mean is the share of
+//! the wall time one worker spent on them).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,8 +58,11 @@ pub struct CellOutcome {
     pub ops: u64,
     /// Payload bytes moved (sent for writes, received for reads).
     pub bytes: u64,
-    /// From the first op's start to the last op's end.
+    /// From the first op's start to the last op's end, less the mean untimed setup time
+    /// per worker.
     pub elapsed: Duration,
+    /// Mean untimed setup time per worker (zero for ops without setup).
+    pub setup: Duration,
     /// Per-op latencies in nanoseconds, sorted ascending.
     pub latencies_ns: Vec<u64>,
 }
@@ -98,7 +107,23 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<u64>> + Send + 'static,
 {
+    run_cell_with_setup(budget, |_| std::future::ready(Ok(())), op).await
+}
+
+/// [`run_cell`] with an untimed `setup(slot)` before every op.
+pub async fn run_cell_with_setup<S, SFut, F, Fut>(
+    budget: CellBudget,
+    setup: S,
+    op: F,
+) -> Result<CellOutcome>
+where
+    S: Fn(usize) -> SFut + Send + Sync + 'static,
+    SFut: Future<Output = Result<()>> + Send + 'static,
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<u64>> + Send + 'static,
+{
     ensure!(budget.concurrency > 0, "concurrency must be at least 1");
+    let setup = Arc::new(setup);
     let op = Arc::new(op);
     let started_ops = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -106,41 +131,54 @@ where
 
     let mut workers = Vec::with_capacity(budget.concurrency);
     for slot in 0..budget.concurrency {
+        let setup = Arc::clone(&setup);
         let op = Arc::clone(&op);
         let started_ops = Arc::clone(&started_ops);
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut bytes = 0u64;
+            let mut setup_time = Duration::ZERO;
             loop {
                 let n = started_ops.fetch_add(1, Ordering::Relaxed);
                 let first = latencies.is_empty();
                 if !first && (n >= budget.max_ops || Instant::now() >= deadline) {
                     break;
                 }
+                let s0 = Instant::now();
+                setup(slot)
+                    .await
+                    .with_context(|| format!("worker {slot}, setup of op {}", latencies.len()))?;
+                setup_time += s0.elapsed();
                 let t0 = Instant::now();
                 bytes += op(slot)
                     .await
                     .with_context(|| format!("worker {slot}, op {}", latencies.len()))?;
                 latencies.push(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX));
             }
-            anyhow::Ok((latencies, bytes))
+            anyhow::Ok((latencies, bytes, setup_time))
         }));
     }
 
     let mut latencies_ns = Vec::new();
     let mut bytes = 0;
+    let mut setup_total = Duration::ZERO;
     for worker in futures::future::join_all(workers).await {
-        let (worker_latencies, worker_bytes) = worker.context("load worker panicked")??;
+        let (worker_latencies, worker_bytes, worker_setup) =
+            worker.context("load worker panicked")??;
         latencies_ns.extend(worker_latencies);
         bytes += worker_bytes;
+        setup_total += worker_setup;
     }
-    let elapsed = start.elapsed();
+    let workers = u32::try_from(budget.concurrency).context("concurrency overflows u32")?;
+    let setup = setup_total / workers;
+    let elapsed = start.elapsed().saturating_sub(setup);
     latencies_ns.sort_unstable();
     let ops = u64::try_from(latencies_ns.len()).context("op count overflows u64")?;
     Ok(CellOutcome {
         ops,
         bytes,
         elapsed,
+        setup,
         latencies_ns,
     })
 }
@@ -202,6 +240,33 @@ mod tests {
         // Each worker starts ops at 0, 10, ..., 90 ms: ten each.
         assert_eq!(outcome.ops, 20);
         assert_eq!(outcome.elapsed, Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn setup_is_outside_latency_and_elapsed_time() {
+        let budget = CellBudget {
+            concurrency: 1,
+            duration: Duration::from_millis(100),
+            max_ops: 4,
+        };
+        let outcome = run_cell_with_setup(
+            budget,
+            |_| async {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                Ok(())
+            },
+            |_| async {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Ok(1)
+            },
+        )
+        .await
+        .unwrap();
+        // Ops start at 30, 70 and 110 ms of wall time; the third ends at 120 ms.
+        assert_eq!(outcome.ops, 3);
+        assert_eq!(outcome.percentile_ms(100), 10.0);
+        assert_eq!(outcome.setup, Duration::from_millis(90));
+        assert_eq!(outcome.elapsed, Duration::from_millis(30));
     }
 
     #[tokio::test]

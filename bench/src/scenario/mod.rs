@@ -1,19 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 //! End-to-end scenarios. Scenario `s3`: PUT and GET throughput and latency of quarryd, the
 //! Ceph RADOS Gateway peer and plain file I/O, over loopback, with ratios against targets.
+//! GETs of quarryd and plain files run twice: warm (page cache) and cold (the files evicted
+//! from the page cache before every op, so the read comes from the disk).
 //!
 //! Invariants of a run:
 //! - every target asked for appears in the report as ran, skipped (with the reason and the
 //!   way to include it) or failed (with the error); nothing is dropped silently;
 //! - quarryd runs on a fresh data dir inside a fresh work subdirectory, on the same disk as
 //!   the plain baseline, and is stopped (SIGTERM) whatever happens to its cells;
-//! - ratios come only from cells of this run.
+//! - ratios come only from cells of this run;
+//! - cold ratios count only when the page-cache self-test of this run showed that eviction
+//!   works on this machine's disk.
 
 pub mod ceph;
 pub mod load;
 pub mod loopback;
 pub mod machine;
 pub mod options;
+pub mod page_cache;
 pub mod plain;
 pub mod quarryd;
 pub mod ratios;
@@ -74,6 +79,36 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
         .iter()
         .map(|&size| Ok((size, make_payload(size)?)))
         .collect::<Result<Vec<(u64, Bytes)>>>()?;
+    let largest = payloads
+        .iter()
+        .max_by_key(|(size, _)| *size)
+        .map(|(_, payload)| payload.clone())
+        .unwrap_or_default();
+    let self_test_dir = work.path().to_owned();
+    let page_cache =
+        tokio::task::spawn_blocking(move || page_cache::self_test(&self_test_dir, &largest))
+            .await
+            .context("page-cache self-test panicked")?;
+    progress(&format!(
+        "page cache: eviction {} ({} of {} probed pages cached after a read, {} after eviction; \
+         {} MiB read warm in {} ms, cold in {} ms){}",
+        if page_cache.eviction_works {
+            "works"
+        } else {
+            "DOES NOT WORK"
+        },
+        page_cache.cached_after_read,
+        page_cache.probed_pages,
+        page_cache.cached_after_eviction,
+        page_cache.file_bytes >> 20,
+        page_cache.warm_read_ms,
+        page_cache.cold_read_ms,
+        page_cache
+            .error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default(),
+    ));
 
     let mut run = Run {
         options,
@@ -86,7 +121,7 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
         let mut target_report = TargetReport::new(kind);
         let outcome = match kind {
             TargetKind::Quarryd => run.quarryd(&mut target_report).await,
-            TargetKind::Ceph => run.ceph(&mut target_report).await,
+            TargetKind::Ceph | TargetKind::CephDefault => run.ceph(kind, &mut target_report).await,
             TargetKind::Plain => run.plain(&mut target_report).await,
             TargetKind::Loopback => run.loopback(&mut target_report).await,
         };
@@ -105,7 +140,12 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
     }
     machine.load_average_end = machine::load_average();
     let quarryd = targets.iter().find_map(|t| t.quarryd.as_ref());
-    let ratios = ratios::compute(&results, &options.concurrency, quarryd);
+    let ratios = ratios::compute(
+        &results,
+        &options.concurrency,
+        quarryd,
+        page_cache.eviction_works,
+    );
     let summary = Summary::new(&ratios, &targets);
     Ok(Report {
         scenario: "s3",
@@ -127,6 +167,7 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
                 .to_string(),
         },
         caveats: CAVEATS.to_vec(),
+        page_cache,
         targets,
         results,
         ratios,
@@ -157,10 +198,10 @@ impl Run<'_> {
     }
 
     /// A client for `endpoint`, with the bench bucket created.
-    async fn s3_target(&self, endpoint: &S3Endpoint) -> Result<Target> {
+    async fn s3_client(&self, endpoint: &S3Endpoint) -> Result<S3Target> {
         let s3 = S3Target::new(endpoint, BUCKET, self.options)?;
         s3.create_bucket().await?;
-        Ok(Target::S3(Arc::new(s3)))
+        Ok(s3)
     }
 
     /// Starts quarryd, reads its idle RSS, runs its cells, reads its RSS again and stops it.
@@ -194,7 +235,10 @@ impl Run<'_> {
         tokio::time::sleep(self.options.settle).await;
         let cells = async {
             facts.idle = Some(process.rss()?);
-            let target = self.s3_target(&process.endpoint).await?;
+            let target = Target::S3 {
+                s3: Arc::new(self.s3_client(&process.endpoint).await?),
+                data_files: Some(Arc::from(data_dir.join("data"))),
+            };
             self.cells(TargetKind::Quarryd, &target).await?;
             facts.after_run = Some(process.rss()?);
             anyhow::Ok(())
@@ -224,26 +268,61 @@ impl Run<'_> {
         }
     }
 
-    /// Runs the cells against the already-running Ceph peer, or records why it was skipped.
-    async fn ceph(&mut self, report: &mut TargetReport) -> Result<()> {
-        let Some(env_path) = &self.options.ceph_env else {
-            let why = "no --ceph-env given: start the peer with \
-                       `bash shared/tools/ceph-peer/start.sh` and pass \
-                       `--ceph-env /tmp/ceph-peer/env`; Ceph ratios are not measured";
-            progress(&format!("ceph SKIPPED: {why}"));
+    /// Runs the cells against an already-running Ceph peer (`ceph`: the judged one, from
+    /// `--ceph-env`; `ceph_default`: the context one, from `--ceph-default-env`), or records
+    /// why it was skipped.
+    async fn ceph(&mut self, kind: TargetKind, report: &mut TargetReport) -> Result<()> {
+        let (env, why) = if kind == TargetKind::CephDefault {
+            (
+                &self.options.ceph_default_env,
+                "no --ceph-default-env given: start a second peer with \
+                 `CEPH_PEER_DIR=/tmp/ceph-default CEPH_PEER_RGW_PORT=7482 \
+                 CEPH_PEER_MON_PORT=3302 bash shared/tools/ceph-peer/start.sh` and pass \
+                 `--ceph-default-env /tmp/ceph-default/env`; the context ratios against \
+                 the peer without tcp_nodelay are not measured",
+            )
+        } else {
+            (
+                &self.options.ceph_env,
+                "no --ceph-env given: start the peer from a copy of \
+                 shared/tools/ceph-peer/start.sh with `tcp_nodelay=1` added to \
+                 `rgw frontends` and pass `--ceph-env $CEPH_PEER_DIR/env` (see the crate \
+                 docs); Ceph ratios are not measured",
+            )
+        };
+        let Some(env_path) = env else {
+            progress(&format!("{kind} SKIPPED: {why}"));
             report.status = TargetStatus::Skipped;
             report.message = Some(why.to_owned());
             return Ok(());
         };
         let peer = CephPeer::from_env_file(env_path)?;
         report.endpoint = Some(peer.endpoint.url.to_string());
-        let target = self.s3_target(&peer.endpoint).await.with_context(|| {
+        match peer.frontends() {
+            Some(frontends) => {
+                let nodelay = frontends.split_whitespace().any(|o| o == "tcp_nodelay=1");
+                report
+                    .notes
+                    .push(format!("ceph.conf: rgw frontends = {frontends}"));
+                if kind == TargetKind::Ceph && !nodelay {
+                    report.notes.push(
+                        "the judged peer runs without tcp_nodelay=1: its small GETs wait for \
+                         delayed ACKs, which inflates the ratios against it"
+                            .to_owned(),
+                    );
+                }
+            }
+            None => report
+                .notes
+                .push("rgw frontends unknown (no CEPH_CONF, or no such line in it)".to_owned()),
+        }
+        let target = Target::s3(self.s3_client(&peer.endpoint).await.with_context(|| {
             format!(
                 "Ceph peer at {} is not usable (is it running?)",
                 peer.endpoint.url
             )
-        })?;
-        let cells = self.cells(TargetKind::Ceph, &target).await;
+        })?);
+        let cells = self.cells(kind, &target).await;
         // The peer keeps objects in RAM: give the space back, whatever happened to the cells.
         let cleaned = async {
             let names = object_names(self.options);
@@ -285,7 +364,7 @@ impl Run<'_> {
             secret_key: "loopback".to_owned(),
         };
         report.endpoint = Some(endpoint.url.to_string());
-        let target = self.s3_target(&endpoint).await?;
+        let target = Target::s3(self.s3_client(&endpoint).await?);
         self.cells(TargetKind::Loopback, &target).await
     }
 }

@@ -18,7 +18,8 @@ use serde::Serialize;
     about = "Quarry end-to-end scenarios with a JSON report of ratios"
 )]
 pub enum Cli {
-    /// PUT/GET throughput and latency: quarryd vs the Ceph peer vs plain file I/O.
+    /// PUT/GET throughput and latency: quarryd vs the Ceph peer vs plain file I/O, with cold
+    /// (from disk) and warm (page cache) GETs.
     S3(S3Options),
 }
 
@@ -28,8 +29,13 @@ pub enum Cli {
 pub enum TargetKind {
     /// `quarryd`, started by the harness on a fresh data dir.
     Quarryd,
-    /// The Ceph RADOS Gateway peer, already running (see `--ceph-env`).
+    /// The Ceph RADOS Gateway peer the latency ratios are judged against, already running
+    /// (see `--ceph-env`); its beast frontend should have `tcp_nodelay=1`.
     Ceph,
+    /// A second Ceph peer exactly as `shared/tools/ceph-peer/start.sh` configures it (no
+    /// `tcp_nodelay`), for context (see `--ceph-default-env`).
+    #[value(name = "ceph_default")]
+    CephDefault,
     /// Plain file write (with and without fsync) and read in the same directory.
     Plain,
     /// An in-process HTTP server answering from memory: the ceiling of the HTTP path.
@@ -42,6 +48,7 @@ impl TargetKind {
         match self {
             Self::Quarryd => "quarryd",
             Self::Ceph => "ceph",
+            Self::CephDefault => "ceph_default",
             Self::Plain => "plain",
             Self::Loopback => "loopback",
         }
@@ -61,7 +68,7 @@ pub struct S3Options {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "quarryd,ceph,plain,loopback"
+        default_value = "quarryd,ceph,ceph_default,plain,loopback"
     )]
     pub targets: Vec<TargetKind>,
 
@@ -103,10 +110,16 @@ pub struct S3Options {
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub settle: Duration,
 
-    /// The `KEY=VALUE` env file the Ceph peer writes (`/tmp/ceph-peer/env`). Without it the
-    /// `ceph` target is skipped, and the report says so.
+    /// The `KEY=VALUE` env file of the judged Ceph peer (`$CEPH_PEER_DIR/env`): one started
+    /// from a copy of `start.sh` with `tcp_nodelay=1` added to `rgw frontends`. Without it
+    /// the `ceph` target is skipped, and the report says so.
     #[arg(long)]
     pub ceph_env: Option<PathBuf>,
+
+    /// The env file of a Ceph peer started by `start.sh` as it is (beast without
+    /// `tcp_nodelay`), measured for context. Without it `ceph_default` is skipped.
+    #[arg(long)]
+    pub ceph_default_env: Option<PathBuf>,
 
     /// Directory for quarryd's data dir and the plain-file baseline (same disk for both).
     /// A fresh subdirectory is made per run and removed afterwards.
@@ -184,6 +197,13 @@ mod tests {
     }
 
     #[test]
+    fn target_names_parse_as_the_report_writes_them() {
+        for kind in TargetKind::value_variants() {
+            assert_eq!(TargetKind::from_str(kind.as_str(), false), Ok(*kind));
+        }
+    }
+
+    #[test]
     fn defaults_are_the_foundation_matrix() {
         let Cli::S3(options) = Cli::parse_from(["scenario", "s3"]);
         assert_eq!(
@@ -191,6 +211,7 @@ mod tests {
             [
                 TargetKind::Quarryd,
                 TargetKind::Ceph,
+                TargetKind::CephDefault,
                 TargetKind::Plain,
                 TargetKind::Loopback
             ]
@@ -198,6 +219,6 @@ mod tests {
         assert_eq!(options.sizes, [4096, 1 << 20, 64 << 20]);
         assert_eq!(options.concurrency, [1, 32]);
         assert_eq!(options.duration_per_cell, Duration::from_secs(2));
-        assert!(options.ceph_env.is_none());
+        assert!(options.ceph_env.is_none() && options.ceph_default_env.is_none());
     }
 }

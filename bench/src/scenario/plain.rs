@@ -2,7 +2,8 @@
 //! The baseline: plain files in the same directory tree as quarryd's data.
 //!
 //! A PUT is `create + write_all (+ fsync)` of one file per worker; a GET is `open + read` in
-//! 256 KiB chunks into a reused buffer. Each op runs whole on the blocking pool, the cheapest
+//! 256 KiB chunks into a reused buffer, from the page cache (`get_warm`) or, after the file
+//! was evicted from it, from the disk (`get_cold`, see `page_cache`). Each op runs whole on the blocking pool, the cheapest
 //! way tokio offers to do file I/O, so the baseline is what the disk and page cache give, not
 //! what an async wrapper costs. Files are overwritten in place (truncate), which is one
 //! metadata update cheaper than the store's write-then-rename: the baseline errs on the fast
@@ -39,7 +40,8 @@ impl PlainTarget {
         &self.dir
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    /// The path of file `name`.
+    pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 

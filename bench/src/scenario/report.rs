@@ -11,9 +11,11 @@ use serde::Serialize;
 use super::load::CellOutcome;
 use super::machine::{MachineInfo, RssSample};
 use super::options::{TargetKind, size_label};
+use super::page_cache::{self, EvictionCheck};
 
 /// Version of this report's shape; bump when a field changes meaning.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: GET split into `get_warm` and `get_cold`; the `page_cache` self-test; ratio names.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One kind of operation a cell measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,8 +25,12 @@ pub enum Op {
     Put,
     /// Plain write without fsync (page cache only); the plain target alone has it.
     PutNofsync,
-    /// A whole-object read.
-    Get,
+    /// A whole-object read of data just written: from the page cache for quarryd and plain
+    /// files, from RAM for the Ceph peer (memstore) and the loopback server.
+    GetWarm,
+    /// A whole-object read after the target's files were dropped from the page cache: from
+    /// the disk. Only targets whose files the harness can reach (quarryd, plain) have it.
+    GetCold,
 }
 
 impl Op {
@@ -33,7 +39,8 @@ impl Op {
         match self {
             Self::Put => "put",
             Self::PutNofsync => "put_nofsync",
-            Self::Get => "get",
+            Self::GetWarm => "get_warm",
+            Self::GetCold => "get_cold",
         }
     }
 }
@@ -57,6 +64,8 @@ pub struct Report {
     pub settings: Settings,
     /// What the numbers do and do not say.
     pub caveats: Vec<&'static str>,
+    /// Whether cold reads are cold on this machine: the eviction self-test.
+    pub page_cache: page_cache::SelfTest,
     /// Per target: ran, skipped or failed, and its facts.
     pub targets: Vec<TargetReport>,
     /// One entry per (target, op, size, concurrency) cell that completed.
@@ -185,6 +194,13 @@ pub struct CellResult {
     pub p99_ms: f64,
     /// Slowest op.
     pub max_ms: f64,
+    /// Cold cells: mean untimed time per worker spent evicting before its ops, excluded
+    /// from `seconds` and from the latencies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub untimed_setup_ms: Option<f64>,
+    /// Cold cells: the eviction check run before the cell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eviction: Option<EvictionCheck>,
 }
 
 impl CellResult {
@@ -210,6 +226,9 @@ impl CellResult {
             p50_ms: round3(outcome.percentile_ms(50)),
             p99_ms: round3(outcome.percentile_ms(99)),
             max_ms: round3(outcome.percentile_ms(100)),
+            untimed_setup_ms: (op == Op::GetCold)
+                .then(|| round3(outcome.setup.as_secs_f64() * 1e3)),
+            eviction: None,
         }
     }
 }
@@ -309,25 +328,47 @@ impl Summary {
 }
 
 /// What every reader of the report should know before quoting a number.
-pub const CAVEATS: [&str; 9] = [
+pub const CAVEATS: [&str; 13] = [
     "Absolute numbers on shared 2-core VMs are noise: compare the ratios, whose two sides are \
      measured back to back in the same run.",
-    "Reads are warm page cache for all targets (dropping the page cache is not reliably \
-     possible here): GET figures compare serving paths, not disks.",
+    "GETs of quarryd and plain files run twice. get_cold: before every timed op the files are \
+     dropped from the page cache with posix_fadvise(POSIX_FADV_DONTNEED) (untimed; plain: the \
+     worker's file, quarryd: every file under <data dir>/data, which are named by id, not by \
+     key), so the read comes from the disk; page_cache shows the self-test that proves \
+     eviction works here, and each cold cell's `eviction` its own check. get_warm: the data \
+     just written, from the page cache. The judged large-GET ratio is the cold one.",
+    "Cold means not in this VM's page cache. The disk is virtual (virtio): the host may cache \
+     it, so cold reads measure the VM's block path, which may be faster than the physical \
+     media. Metadata stays cached on both sides: the plain file's inode and directory entry, \
+     quarryd's index (index.redb) and its data files' inodes.",
+    "At concurrency above 1, a quarryd worker's eviction of every data file can also drop \
+     pages another worker's GET has read ahead but not yet sent: the cold quarryd cell at \
+     concurrency 32 errs on the slow side.",
+    "Warm GETs compare serving paths, not disks: a warm plain read is a memcpy (~10 GB/s), \
+     which no HTTP server reaches on two cores shared with its client; the loopback ratios \
+     give the ceiling an in-memory HTTP server reaches here.",
     "The load generator, quarryd and the Ceph daemons share the same CPUs and talk over \
      loopback; at concurrency 32 latency is mostly queueing for those CPUs.",
     "Other work on the machine competes too: machine.load_average_start/end show it; a run \
      taken at a load above nproc says more about the neighbours than about the targets.",
-    "The Ceph peer keeps objects in RAM (memstore, no disk, no fsync): its PUTs are not durable \
-     writes, while quarryd's and plain `put` fsync to disk.",
-    "The Ceph peer as shared/tools/ceph-peer/start.sh configures it runs beast without \
-     tcp_nodelay: a small GET response (headers, then body) waits for the client's delayed \
-     ACK (~40 ms), which dominates its 4 KiB GET latency. Add `tcp_nodelay=1` to \
-     `rgw frontends` to compare serving paths alone.",
+    "Durability differs: the Ceph peer keeps objects in RAM (memstore: no disk, no fsync), so \
+     its PUT is acknowledged after a memory copy, while every quarryd PUT (and plain `put`) \
+     is fsynced to disk before it is acknowledged. The 4 KiB PUT ratios compare a durable \
+     write with a RAM write and understate quarryd; the 4 KiB GET ratios compare quarryd's \
+     page cache with the peer's RAM.",
+    "Target `ceph` (judged) is a peer whose beast frontend runs with tcp_nodelay=1 (its notes \
+     give the rgw frontends line). `ceph_default` is the peer exactly as \
+     shared/tools/ceph-peer/start.sh configures it, without tcp_nodelay: a small GET response \
+     (headers, then body) waits for the client's delayed ACK (~40 ms), which dominates its \
+     4 KiB GET latency; its ratios are context only.",
+    "The Ceph peers given to the harness run during the whole report (idle while other \
+     targets are measured); their background work (mon and OSD ticks) competes for the same \
+     CPUs.",
     "plain `put_nofsync` writes to the page cache only; its files are fsynced after the cell, \
      outside the timed span.",
     "MB/s is 10^6 bytes per second. Latencies are per op, nearest rank: with fewer than 100 ops \
-     (large objects) p99 is the maximum.",
+     (large objects) p99 is the maximum. Cold cells exclude the eviction time \
+     (untimed_setup_ms) from latencies and from `seconds`.",
     "Every worker completes at least one op, so 64 MiB cells at concurrency 32 run past their \
      time budget; their op count is set by the byte budget.",
 ];

@@ -9,13 +9,13 @@ use super::report::{Comparison, Report, TargetStatus};
 pub fn write_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
     writeln!(
         out,
-        "{:<8} {:<11} {:>6} {:>4} {:>7} {:>10} {:>9} {:>9} {:>9}",
+        "{:<12} {:<11} {:>6} {:>4} {:>7} {:>10} {:>9} {:>9} {:>9}",
         "target", "op", "size", "conc", "ops", "MB/s", "mean ms", "p50 ms", "p99 ms"
     )?;
     for r in &report.results {
         writeln!(
             out,
-            "{:<8} {:<11} {:>6} {:>4} {:>7} {:>10.1} {:>9.3} {:>9.3} {:>9.3}",
+            "{:<12} {:<11} {:>6} {:>4} {:>7} {:>10.1} {:>9.3} {:>9.3} {:>9.3}",
             r.target.as_str(),
             r.op.as_str(),
             r.size,
@@ -57,6 +57,26 @@ pub fn write_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
     }
 
     writeln!(out)?;
+    let pc = &report.page_cache;
+    writeln!(
+        out,
+        "page cache: eviction {} ({} of {} probed pages cached after a read, {} after \
+         eviction; warm read {:.1} ms, cold read {:.1} ms){}",
+        if pc.eviction_works {
+            "works"
+        } else {
+            "DOES NOT WORK: cold ratios not measured"
+        },
+        pc.cached_after_read,
+        pc.probed_pages,
+        pc.cached_after_eviction,
+        pc.warm_read_ms,
+        pc.cold_read_ms,
+        pc.error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default(),
+    )?;
     for t in &report.targets {
         if let Some(q) = &t.quarryd {
             let mib =

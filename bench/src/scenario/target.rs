@@ -1,19 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The systems under load, as one closed set, and the loop over their cells.
 //!
-//! Cell order per target: for each size, for each concurrency, every write op and then GET.
-//! A GET cell at concurrency N reads the N objects its PUT cell just wrote (worker `i` owns
-//! object `i`), so no extra data is written to fill reads, and the RAM-backed Ceph peer holds
-//! at most `max(concurrency)` objects per size.
+//! Cell order per target: for each size, for each concurrency, every write op, then the warm
+//! GET, then the cold GET. A GET cell at concurrency N reads the N objects its PUT cell just
+//! wrote (worker `i` owns object `i`), so no extra data is written to fill reads, and the
+//! RAM-backed Ceph peer holds at most `max(concurrency)` objects per size.
+//!
+//! A cold GET cell first writes back, evicts and probes the files it will read
+//! ([`EvictionCheck`]), then evicts them again before every op, untimed: for plain files the
+//! worker's own file, for quarryd every data file (they are named by id, not by key, and
+//! there are at most a few hundred).
 
+use std::fs::File;
 use std::io::Write as _;
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
 
-use super::load::{CellBudget, run_cell};
+use super::load::{CellBudget, run_cell, run_cell_with_setup};
 use super::options::{S3Options, TargetKind, size_label};
+use super::page_cache::{self, EvictionCheck};
 use super::plain::PlainTarget;
 use super::report::{CellResult, Op};
 use super::s3::S3Target;
@@ -21,39 +29,134 @@ use super::s3::S3Target;
 /// A system the scenario measures.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// An S3 endpoint (quarryd or the Ceph peer).
-    S3(Arc<S3Target>),
+    /// An S3 endpoint (quarryd, a Ceph peer or the loopback server).
+    S3 {
+        /// The client.
+        s3: Arc<S3Target>,
+        /// The server's data files on this machine, when the harness can evict them from the
+        /// page cache (quarryd: `<data dir>/data`); such a target also gets cold GETs.
+        data_files: Option<Arc<Path>>,
+    },
     /// Plain files.
     Plain(Arc<PlainTarget>),
 }
 
+/// The files a cold cell evicts before each op, open for the whole cell.
+#[derive(Debug)]
+enum Eviction {
+    /// Every op evicts all of them: a server's data files, which cannot be told apart by key.
+    All(Vec<File>),
+    /// Worker `slot` evicts file `slot`: one plain file per worker.
+    PerSlot(Vec<File>),
+}
+
+impl Eviction {
+    fn files(&self) -> &[File] {
+        match self {
+            Self::All(files) | Self::PerSlot(files) => files,
+        }
+    }
+
+    /// Evicts what worker `slot` reads next. The files are clean (the check before the cell
+    /// wrote them back and nothing writes during a GET cell), so no fsync.
+    fn evict(&self, slot: usize) -> Result<()> {
+        match self {
+            Self::All(files) => files
+                .iter()
+                .try_for_each(|file| page_cache::evict(file, false)),
+            Self::PerSlot(files) => {
+                let file = files
+                    .get(slot)
+                    .with_context(|| format!("no file for worker {slot}"))?;
+                page_cache::evict(file, false)
+            }
+        }
+    }
+}
+
 impl Target {
-    /// The ops measured, in order. Writes come before GET, which reads what they wrote.
+    /// An S3 target without cold GETs (its data is not on this machine's disk, or not ours).
+    pub fn s3(s3: S3Target) -> Self {
+        Self::S3 {
+            s3: Arc::new(s3),
+            data_files: None,
+        }
+    }
+
+    /// The ops measured, in order. Writes come before the GETs, which read what they wrote.
     pub fn ops(&self) -> &'static [Op] {
         match self {
-            Self::S3(_) => &[Op::Put, Op::Get],
-            Self::Plain(_) => &[Op::PutNofsync, Op::Put, Op::Get],
+            Self::S3 {
+                data_files: None, ..
+            } => &[Op::Put, Op::GetWarm],
+            Self::S3 {
+                data_files: Some(_),
+                ..
+            } => &[Op::Put, Op::GetWarm, Op::GetCold],
+            Self::Plain(_) => &[Op::PutNofsync, Op::Put, Op::GetWarm, Op::GetCold],
         }
     }
 
     async fn run_op(&self, op: Op, name: &str, payload: &Bytes) -> Result<u64> {
         let len = u64::try_from(payload.len()).context("payload length overflows u64")?;
         match (self, op) {
-            (Self::S3(s3), Op::Put) => s3.put(name, payload.clone()).await,
-            (Self::S3(s3), Op::Get) => s3.get(name, len).await,
-            (Self::S3(_), Op::PutNofsync) => anyhow::bail!("S3 targets have no put_nofsync"),
+            (Self::S3 { s3, .. }, Op::Put) => s3.put(name, payload.clone()).await,
+            (Self::S3 { s3, .. }, Op::GetWarm | Op::GetCold) => s3.get(name, len).await,
+            (Self::S3 { .. }, Op::PutNofsync) => bail!("S3 targets have no put_nofsync"),
             (Self::Plain(plain), Op::Put) => plain.put(name, payload.clone(), true).await,
             (Self::Plain(plain), Op::PutNofsync) => plain.put(name, payload.clone(), false).await,
-            (Self::Plain(plain), Op::Get) => plain.get(name, len).await,
+            (Self::Plain(plain), Op::GetWarm | Op::GetCold) => plain.get(name, len).await,
         }
     }
 
     /// Untimed work before a cell: open the connections the cell's workers will use.
     async fn before_cell(&self, concurrency: usize) -> Result<()> {
         match self {
-            Self::S3(s3) => s3.warm_up(concurrency).await,
+            Self::S3 { s3, .. } => s3.warm_up(concurrency).await,
             Self::Plain(_) => Ok(()),
         }
+    }
+
+    /// Untimed work before a cold cell: opens the files its ops will evict (`names` are the
+    /// workers' objects), then writes them back, evicts and probes them.
+    async fn prepare_cold(&self, names: &[String]) -> Result<(Eviction, EvictionCheck)> {
+        let (data_files, paths) = match self {
+            Self::S3 {
+                data_files: Some(dir),
+                ..
+            } => (Some(Arc::clone(dir)), Vec::new()),
+            Self::S3 { .. } => bail!("this S3 target has no data files to evict"),
+            Self::Plain(plain) => (None, names.iter().map(|n| plain.path(n)).collect()),
+        };
+        tokio::task::spawn_blocking(move || {
+            let eviction = match data_files {
+                // A data file the server removed since the listing (an overwritten object's,
+                // freed late) is no longer read by anyone.
+                Some(dir) => Eviction::All(
+                    page_cache::files_under(&dir)?
+                        .iter()
+                        .filter_map(|p| match File::open(p) {
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                            opened => Some(
+                                opened.with_context(|| format!("failed to open {}", p.display())),
+                            ),
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                None => Eviction::PerSlot(
+                    paths
+                        .iter()
+                        .map(|p| {
+                            File::open(p).with_context(|| format!("failed to open {}", p.display()))
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+            };
+            let check = EvictionCheck::run(eviction.files())?;
+            Ok((eviction, check))
+        })
+        .await
+        .context("eviction task panicked")?
     }
 
     /// Untimed work after a cell: write back what a no-fsync cell left dirty.
@@ -70,9 +173,11 @@ impl Target {
     /// with the work directory.
     pub async fn clean_up(&self, names: &[String]) -> Result<()> {
         match self {
-            Self::S3(s3) => futures::future::try_join_all(names.iter().map(|name| s3.delete(name)))
-                .await
-                .map(drop),
+            Self::S3 { s3, .. } => {
+                futures::future::try_join_all(names.iter().map(|name| s3.delete(name)))
+                    .await
+                    .map(drop)
+            }
             Self::Plain(_) => Ok(()),
         }
     }
@@ -133,23 +238,49 @@ pub async fn run_cells(
                     options.max_bytes_per_cell,
                     size,
                 );
-                let (cell_target, payload) = (target.clone(), payload.clone());
-                let outcome = run_cell(budget, move |slot| {
-                    let (target, payload) = (cell_target.clone(), payload.clone());
-                    async move { target.run_op(op, &object_name(size, slot), &payload).await }
-                })
-                .await
-                .with_context(|| label.clone())?;
                 let names: Vec<String> = (0..concurrency)
                     .map(|slot| object_name(size, slot))
                     .collect();
+                let ops = || {
+                    let (target, payload) = (target.clone(), payload.clone());
+                    move |slot| {
+                        let (target, payload) = (target.clone(), payload.clone());
+                        async move { target.run_op(op, &object_name(size, slot), &payload).await }
+                    }
+                };
+                let (outcome, check) = if op == Op::GetCold {
+                    let (eviction, check) = target
+                        .prepare_cold(&names)
+                        .await
+                        .with_context(|| format!("{label}: eviction check"))?;
+                    let eviction = Arc::new(eviction);
+                    let evict = move |slot| {
+                        let eviction = Arc::clone(&eviction);
+                        async move {
+                            tokio::task::spawn_blocking(move || eviction.evict(slot))
+                                .await
+                                .context("eviction task panicked")?
+                        }
+                    };
+                    (run_cell_with_setup(budget, evict, ops()).await, Some(check))
+                } else {
+                    (run_cell(budget, ops()).await, None)
+                };
+                let outcome = outcome.with_context(|| label.clone())?;
                 target
                     .after_cell(op, &names)
                     .await
                     .with_context(|| format!("{label}: after cell"))?;
-                let result = CellResult::new(kind, op, size, concurrency, &outcome);
+                let mut result = CellResult::new(kind, op, size, concurrency, &outcome);
+                result.eviction = check;
+                let cold = check.map_or_else(String::new, |c| {
+                    format!(
+                        ", eviction check: {} files, {} of {} probed pages cached after eviction",
+                        c.files, c.cached_after_eviction, c.probed_pages
+                    )
+                });
                 progress(&format!(
-                    "{label}: {} ops, {:.1} MB/s, p50 {:.3} ms, p99 {:.3} ms",
+                    "{label}: {} ops, {:.1} MB/s, p50 {:.3} ms, p99 {:.3} ms{cold}",
                     result.ops, result.mb_per_s, result.p50_ms, result.p99_ms
                 ));
                 results.push(result);
