@@ -29,9 +29,18 @@ fn send(states: &[NotifyState<'_>]) {
 }
 
 /// The watchdog interval systemd asked for (`WatchdogSec=`), if any.
+///
+/// As `sd_watchdog_enabled(3)` specifies: `WATCHDOG_USEC` holds the interval, and
+/// `WATCHDOG_PID`, when set, must name this process (it is unset when the service manager
+/// leaves the choice to the main process).
 pub fn watchdog_interval() -> Option<Duration> {
-    let mut usec = 0u64;
-    sd_notify::watchdog_enabled(false, &mut usec).then(|| Duration::from_micros(usec))
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    (usec > 0).then(|| Duration::from_micros(usec))
 }
 
 /// Pings the watchdog at half its interval until `shutdown`. The ping runs on the async

@@ -34,6 +34,24 @@ struct Daemon {
     lines: mpsc::Receiver<String>,
 }
 
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // A failed test must not leave a daemon behind holding the harness's pipes.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Kills a child process when a test ends early.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Daemon {
     fn start(data_dir: &Path) -> Self {
         let mut child = quarryd(&[
@@ -67,7 +85,7 @@ impl Daemon {
         .unwrap();
     }
 
-    fn wait(mut self) -> std::process::ExitStatus {
+    fn wait(&mut self) -> std::process::ExitStatus {
         for _ in 0..200 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
@@ -164,7 +182,7 @@ fn check_config_reports_every_problem_and_redacts_secrets() {
 fn first_start_generates_private_credentials_and_a_restart_keeps_them() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let daemon = Daemon::start(&data);
+    let mut daemon = Daemon::start(&data);
     let creds = data.join("root-credentials.toml");
     let mode = std::fs::metadata(&creds).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
@@ -172,7 +190,7 @@ fn first_start_generates_private_credentials_and_a_restart_keeps_them() {
     daemon.sigterm();
     assert!(daemon.wait().success());
 
-    let daemon = Daemon::start(&data);
+    let mut daemon = Daemon::start(&data);
     assert_eq!(std::fs::read(&creds).unwrap(), first);
     daemon.sigterm();
     assert!(daemon.wait().success());
@@ -182,7 +200,7 @@ fn first_start_generates_private_credentials_and_a_restart_keeps_them() {
 fn sigterm_lets_an_in_flight_upload_finish_then_exits() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let daemon = Daemon::start(&data);
+    let mut daemon = Daemon::start(&data);
     let creds = stored_keys(&data);
     let endpoint: url::Url = daemon.s3.parse().unwrap();
     let bucket = Bucket::new(endpoint, UrlStyle::Path, "drain", "us-east-1").unwrap();
@@ -236,7 +254,7 @@ fn sigterm_lets_an_in_flight_upload_finish_then_exits() {
     assert!(status.success(), "clean exit after the drain: {status:?}");
 
     // The acknowledged upload is durable across the restart.
-    let daemon = Daemon::start(&data);
+    let mut daemon = Daemon::start(&data);
     let endpoint: url::Url = daemon.s3.parse().unwrap();
     let bucket = Bucket::new(endpoint, UrlStyle::Path, "drain", "us-east-1").unwrap();
     let get = GetObject::new(&bucket, Some(&creds), "late").sign(Duration::from_secs(60));
@@ -248,4 +266,92 @@ fn sigterm_lets_an_in_flight_upload_finish_then_exits() {
     );
     daemon.sigterm();
     assert!(daemon.wait().success());
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let child = quarryd(&[
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ])
+    .env("NOTIFY_SOCKET", &socket_path)
+    .env("WATCHDOG_USEC", "200000")
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut child = KillOnDrop(child);
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !received.iter().any(|m: &String| m.contains("WATCHDOG=1")) {
+        let n = socket.recv(&mut buf).expect("a notification within 20 s");
+        received.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(received[0].contains("READY=1"), "{received:?}");
+    kill(
+        Pid::from_raw(i32::try_from(child.0.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    loop {
+        let n = socket.recv(&mut buf).expect("STOPPING=1 within 20 s");
+        if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
+            break;
+        }
+    }
+    assert!(child.0.wait().unwrap().success());
+}
+
+#[test]
+fn json_logs_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("quarry.toml");
+    std::fs::write(&cfg, "[log]\nformat = \"json\"\n").unwrap();
+    let mut child = quarryd(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--data-dir",
+        dir.path().join("data").to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ])
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut child = KillOnDrop(child);
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    let ready = lines
+        .find(|l| l.contains("quarryd ready"))
+        .expect("a ready line");
+    // Keep reading, so the daemon's later log lines never meet a closed pipe.
+    let drain = std::thread::spawn(move || lines.count());
+    let event: serde_json::Value = serde_json::from_str(&ready).expect("the line is JSON");
+    assert_eq!(event["message"], "quarryd ready", "{ready}");
+    assert!(
+        event["s3"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    kill(
+        Pid::from_raw(i32::try_from(child.0.id()).unwrap()),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(child.0.wait().unwrap().success());
+    assert!(drain.join().unwrap() > 0, "shutdown is logged too");
 }
