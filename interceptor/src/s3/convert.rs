@@ -10,6 +10,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use s3s::dto::{ETag, ETagCondition, StreamingBlob, Timestamp};
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
+use super::checksum::DeclaredChecksum;
 use crate::store::{BodyStream, ByteRange, PutPrecondition};
 
 /// Builds [`ObjectAttrs`] from any input DTO that carries the standard object headers
@@ -18,7 +19,9 @@ macro_rules! attrs_from_input {
     ($input:expr) => {
         $crate::store::ObjectAttrs {
             content_type: $input.content_type.take(),
-            content_encoding: $input.content_encoding.take(),
+            content_encoding: $crate::s3::convert::stored_content_encoding(
+                $input.content_encoding.take(),
+            ),
             content_disposition: $input.content_disposition.take(),
             content_language: $input.content_language.take(),
             cache_control: $input.cache_control.take(),
@@ -39,6 +42,18 @@ macro_rules! attrs_from_input {
     };
 }
 pub(crate) use attrs_from_input;
+
+/// `Content-Encoding` as stored: without the `aws-chunked` transfer token that SDKs add to
+/// streaming uploads (it describes the upload, not the object).
+pub(crate) fn stored_content_encoding(value: Option<String>) -> Option<String> {
+    let value = value?;
+    let kept: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
 
 /// Copies stored attributes into an output DTO with the standard object headers
 /// (GetObject, HeadObject).
@@ -98,6 +113,18 @@ pub(crate) fn body_stream(blob: Option<StreamingBlob>) -> BodyStream {
     match blob {
         Some(blob) => Box::pin(blob.map_err(std::io::Error::other)),
         None => Box::pin(futures::stream::empty()),
+    }
+}
+
+/// The request body as a store stream, checked against its declared checksum if any.
+pub(crate) fn verified_body(
+    blob: Option<StreamingBlob>,
+    declared: Option<DeclaredChecksum>,
+) -> BodyStream {
+    let body = body_stream(blob);
+    match declared {
+        Some(d) => d.verify(body),
+        None => body,
     }
 }
 
@@ -273,6 +300,20 @@ mod tests {
         let e = ListEncoding { url: true };
         assert_eq!(e.encode("a b/c+d~é".into()), "a%20b/c%2Bd~%C3%A9");
         assert_eq!(ListEncoding { url: false }.encode("a b".into()), "a b");
+    }
+
+    #[test]
+    fn aws_chunked_is_not_stored_as_content_encoding() {
+        assert_eq!(stored_content_encoding(Some("aws-chunked".into())), None);
+        assert_eq!(
+            stored_content_encoding(Some("gzip,aws-chunked".into())).as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(
+            stored_content_encoding(Some("br".into())).as_deref(),
+            Some("br")
+        );
+        assert_eq!(stored_content_encoding(None), None);
     }
 
     #[test]

@@ -49,10 +49,38 @@ fn body_error(err: StoreError) -> S3Error {
     let message = source.to_string();
     match source.into_inner().map(|inner| inner.downcast::<S3Error>()) {
         Some(Ok(s3)) => *s3,
-        _ => S3Error::with_message(
-            S3ErrorCode::IncompleteBody,
-            format!("failed to read the request body: {message}"),
-        ),
+        _ => {
+            let mut err = S3Error::with_message(
+                decoder_error_code(&message),
+                format!("failed to read the request body: {message}"),
+            );
+            if err.code().status_code().is_none() {
+                err.set_status_code(http::StatusCode::BAD_REQUEST);
+            }
+            err
+        }
+    }
+}
+
+/// The S3 code for an error of s3s's body decoders (SigV4 payload hash, aws-chunked).
+///
+/// s3s keeps those error types in private modules, so they cannot be downcast; their
+/// `Display` texts (`UploadStreamError: Sha256Mismatch`, `AwsChunkedStreamError:
+/// SignatureMismatch`, ...) are the only stable handle. An unknown text is an incomplete body.
+fn decoder_error_code(message: &str) -> S3ErrorCode {
+    if message.contains("Sha256Mismatch") {
+        // A code S3 uses that s3s has no variant for.
+        S3ErrorCode::from_bytes(b"XAmzContentSHA256Mismatch").unwrap_or(S3ErrorCode::BadDigest)
+    } else if message.contains("SignatureMismatch") {
+        S3ErrorCode::SignatureDoesNotMatch
+    } else if message.contains("FormatError")
+        || message.contains("TooLarge")
+        || message.contains("TooManyTrailerHeaders")
+        || message.contains("InvalidChecksum")
+    {
+        S3ErrorCode::InvalidRequest
+    } else {
+        S3ErrorCode::IncompleteBody
     }
 }
 
@@ -94,6 +122,30 @@ mod tests {
         });
         assert_eq!(*e.code(), S3ErrorCode::InternalError);
         assert!(!e.message().unwrap().contains("/secret"));
+    }
+
+    #[test]
+    fn decoder_errors_get_their_s3_codes() {
+        let code = |m: &str| {
+            to_s3_error(StoreError::Body {
+                source: std::io::Error::other(m.to_owned()),
+            })
+            .code()
+            .clone()
+        };
+        assert_eq!(
+            code("UploadStreamError: Sha256Mismatch").as_str(),
+            "XAmzContentSHA256Mismatch"
+        );
+        assert_eq!(
+            code("AwsChunkedStreamError: SignatureMismatch"),
+            S3ErrorCode::SignatureDoesNotMatch
+        );
+        assert_eq!(
+            code("AwsChunkedStreamError: FormatError"),
+            S3ErrorCode::InvalidRequest
+        );
+        assert_eq!(code("connection reset"), S3ErrorCode::IncompleteBody);
     }
 
     #[test]

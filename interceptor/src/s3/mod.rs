@@ -8,7 +8,9 @@
 //! `impl S3` block. Store errors become S3 errors in exactly one place, [`error`].
 
 mod access;
+mod auth;
 mod bucket;
+mod checksum;
 mod conditions;
 mod convert;
 mod copy;
@@ -19,6 +21,7 @@ mod object;
 mod service;
 
 pub use self::access::{OperationSlot, QuarryAccess};
+pub use self::auth::RootAuth;
 pub use self::service::{MeteredS3Service, S3ServiceConfig, build_service};
 
 use std::sync::Arc;

@@ -7,9 +7,10 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::S3Frontend;
 use super::bucket::node_owner;
+use super::checksum::DeclaredChecksum;
 use super::convert::{
-    attrs_from_input, body_stream, content_md5, declared_len, etag, page_size, put_precondition,
-    timestamp,
+    attrs_from_input, content_md5, declared_len, etag, page_size, put_precondition, timestamp,
+    verified_body,
 };
 use crate::store::{self, ListPartsRequest, ListUploadsRequest, PutOptions};
 
@@ -53,6 +54,7 @@ impl S3Frontend {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
+        let declared = DeclaredChecksum::from_request(&req.headers, req.trailing_headers.as_ref())?;
         let mut input = req.input;
         let number = part_number(input.part_number)?;
         let options = PutOptions {
@@ -60,7 +62,7 @@ impl S3Frontend {
             content_md5: content_md5(input.content_md5.as_deref())?,
             ..Default::default()
         };
-        let body = body_stream(input.body.take());
+        let body = verified_body(input.body.take(), declared);
         let part = self
             .store
             .upload_part(

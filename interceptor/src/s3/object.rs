@@ -6,10 +6,11 @@ use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 use super::S3Frontend;
+use super::checksum::DeclaredChecksum;
 use super::conditions::{ConditionTarget, ReadConditions};
 use super::convert::{
-    apply_response_overrides, attrs_from_input, body_stream, byte_range, content_md5, declared_len,
-    etag, fill_output_attrs, put_precondition, streaming_blob, timestamp,
+    apply_response_overrides, attrs_from_input, byte_range, content_md5, declared_len, etag,
+    fill_output_attrs, put_precondition, streaming_blob, timestamp, verified_body,
 };
 use crate::store::PutOptions;
 
@@ -18,6 +19,7 @@ impl S3Frontend {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        let declared = DeclaredChecksum::from_request(&req.headers, req.trailing_headers.as_ref())?;
         let mut input = req.input;
         self.check_key(&input.key)?;
         let options = PutOptions {
@@ -26,7 +28,7 @@ impl S3Frontend {
             content_md5: content_md5(input.content_md5.as_deref())?,
             precondition: put_precondition(input.if_match.take(), input.if_none_match.take())?,
         };
-        let body = body_stream(input.body.take());
+        let body = verified_body(input.body.take(), declared);
         let meta = self
             .store
             .put_object(&input.bucket, &input.key, body, options)
