@@ -45,8 +45,9 @@ const SELF_TEST_PROBES: u64 = 16;
 const CHECK_PROBES: u64 = 3;
 /// `posix_fadvise(DONTNEED)` calls per eviction.
 pub const EVICT_PASSES: usize = 2;
-/// Evictions retried on pages a check still finds cached.
-const RETRIES: usize = 3;
+/// A check evicts again while it finds pages cached, after each of these waits: a page a
+/// recent write or read still holds is often free a moment later.
+const RETRY_WAITS_MS: [u64; 4] = [0, 10, 50, 250];
 /// How long a check waits for the reads its missing probes started before evicting again.
 const PROBE_READS_SETTLE: Duration = Duration::from_millis(50);
 
@@ -157,12 +158,17 @@ struct AfterEviction {
     probed: u64,
     /// Cached after the first eviction.
     cached_first: u64,
-    /// Cached after up to [`RETRIES`] more evictions of the file.
+    /// Cached after the retries ([`RETRY_WAITS_MS`]).
     cached: u64,
 }
 
 /// Evicts `file`, probes `probes` pages and evicts again while some are cached. Only pages
 /// found cached are probed again: a probe that missed has started a read of its page.
+/// Blocking (it may wait up to the sum of [`RETRY_WAITS_MS`]).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "called only from blocking code (spawn_blocking), where a short sleep is the wait"
+)]
 fn evict_and_probe(file: &File, sync: bool, probes: u64) -> Result<AfterEviction> {
     evict(file, sync)?;
     let len = file
@@ -171,10 +177,11 @@ fn evict_and_probe(file: &File, sync: bool, probes: u64) -> Result<AfterEviction
         .len();
     let (probed, mut cached) = cached_offsets(file, &probe_offsets(len, probes))?;
     let cached_first = cached.len();
-    for _ in 0..RETRIES {
+    for wait in RETRY_WAITS_MS {
         if cached.is_empty() {
             break;
         }
+        std::thread::sleep(Duration::from_millis(wait));
         evict(file, false)?;
         cached = cached_offsets(file, &cached)?.1;
     }
@@ -205,7 +212,8 @@ pub struct EvictionCheck {
     pub probed_pages: u64,
     /// Probed pages still cached after the first eviction.
     pub cached_after_first_eviction: u64,
-    /// Probed pages still cached after up to three more evictions: 0 when eviction works.
+    /// Probed pages still cached after the retries (up to four more evictions over about
+    /// 300 ms): 0 when eviction works.
     pub cached_after_eviction: u64,
 }
 
@@ -244,7 +252,7 @@ pub struct SelfTest {
     pub cached_after_read: u64,
     /// Probed pages cached after the first eviction.
     pub cached_after_first_eviction: u64,
-    /// Probed pages cached after up to three more evictions.
+    /// Probed pages cached after the retries (up to four more evictions over about 300 ms).
     pub cached_after_eviction: u64,
     /// A whole read from the page cache, in ms.
     pub warm_read_ms: f64,

@@ -328,7 +328,7 @@ impl Summary {
 }
 
 /// What every reader of the report should know before quoting a number.
-pub const CAVEATS: [&str; 13] = [
+pub const CAVEATS: [&str; 14] = [
     "Absolute numbers on shared 2-core VMs are noise: compare the ratios, whose two sides are \
      measured back to back in the same run.",
     "GETs of quarryd and plain files run twice. get_cold: before every timed op the files are \
@@ -341,9 +341,16 @@ pub const CAVEATS: [&str; 13] = [
      it, so cold reads measure the VM's block path, which may be faster than the physical \
      media. Metadata stays cached on both sides: the plain file's inode and directory entry, \
      quarryd's index (index.redb) and its data files' inodes.",
-    "At concurrency above 1, a quarryd worker's eviction of every data file can also drop \
-     pages another worker's GET has read ahead but not yet sent: the cold quarryd cell at \
-     concurrency 32 errs on the slow side.",
+    "Cold cells: each worker's first op reads what the cell's eviction check evicted just \
+     before; its later ops evict first. A quarryd worker evicts every data file, which can \
+     also drop pages another worker's GET has read ahead: cold quarryd cells with several \
+     ops per worker at concurrency 32 (4 KiB, 1 MiB) err on the slow side. The 64 MiB cells \
+     at concurrency 32 have one op per worker, so no eviction overlaps a GET there.",
+    "posix_fadvise(DONTNEED) is advice: here it occasionally leaves a file cached for a \
+     moment (a page a recent write or read still holds). Every eviction makes two calls; \
+     each cold cell's check retries over ~300 ms and reports cached pages after the first \
+     eviction and after the retries; a cold ratio whose cells still had cached pages is \
+     not_measured.",
     "Warm GETs compare serving paths, not disks: a warm plain read is a memcpy (~10 GB/s), \
      which no HTTP server reaches on two cores shared with its client; the loopback ratios \
      give the ceiling an in-memory HTTP server reaches here.",

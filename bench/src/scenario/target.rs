@@ -7,14 +7,18 @@
 //! RAM-backed Ceph peer holds at most `max(concurrency)` objects per size.
 //!
 //! A cold GET cell first writes back, evicts and probes the files it will read
-//! ([`EvictionCheck`]), then evicts them again before every op, untimed: for plain files the
-//! worker's own file, for quarryd every data file (they are named by id, not by key, and
-//! there are at most a few hundred).
+//! ([`EvictionCheck`], which ends with an eviction), then evicts them again before every op
+//! but each worker's first, untimed: for plain files the worker's own file, for quarryd every
+//! data file (they are named by id, not by key, and there are at most a few hundred). The
+//! first op needs no eviction of its own: nothing read the files since the check. Skipping it
+//! matters at concurrency 32 with 64 MiB objects (one op per worker): a worker evicting every
+//! data file would drop pages the other workers' GETs have read ahead.
 
 use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, Result, bail};
 use bytes::Bytes;
@@ -43,7 +47,15 @@ pub enum Target {
 
 /// The files a cold cell evicts before each op, open for the whole cell.
 #[derive(Debug)]
-enum Eviction {
+struct Eviction {
+    scope: EvictionScope,
+    /// Per worker: whether its first op has started (it needs no eviction of its own).
+    started: Vec<AtomicBool>,
+}
+
+/// Which files an op evicts.
+#[derive(Debug)]
+enum EvictionScope {
     /// Every op evicts all of them: a server's data files, which cannot be told apart by key.
     All(Vec<File>),
     /// Worker `slot` evicts file `slot`: one plain file per worker.
@@ -51,20 +63,35 @@ enum Eviction {
 }
 
 impl Eviction {
-    fn files(&self) -> &[File] {
-        match self {
-            Self::All(files) | Self::PerSlot(files) => files,
+    fn new(scope: EvictionScope, workers: usize) -> Self {
+        Self {
+            scope,
+            started: (0..workers).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
-    /// Evicts what worker `slot` reads next. The files are clean (the check before the cell
-    /// wrote them back and nothing writes during a GET cell), so no fsync.
+    fn files(&self) -> &[File] {
+        match &self.scope {
+            EvictionScope::All(files) | EvictionScope::PerSlot(files) => files,
+        }
+    }
+
+    /// Evicts what worker `slot` reads next, unless this is its first op. The files are
+    /// clean (the check before the cell wrote them back and nothing writes during a GET
+    /// cell), so no fsync.
     fn evict(&self, slot: usize) -> Result<()> {
-        match self {
-            Self::All(files) => files
+        let started = self
+            .started
+            .get(slot)
+            .with_context(|| format!("no worker {slot}"))?;
+        if !started.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        match &self.scope {
+            EvictionScope::All(files) => files
                 .iter()
                 .try_for_each(|file| page_cache::evict(file, false)),
-            Self::PerSlot(files) => {
+            EvictionScope::PerSlot(files) => {
                 let file = files
                     .get(slot)
                     .with_context(|| format!("no file for worker {slot}"))?;
@@ -120,6 +147,7 @@ impl Target {
     /// Untimed work before a cold cell: opens the files its ops will evict (`names` are the
     /// workers' objects), then writes them back, evicts and probes them.
     async fn prepare_cold(&self, names: &[String]) -> Result<(Eviction, EvictionCheck)> {
+        let workers = names.len();
         let (data_files, paths) = match self {
             Self::S3 {
                 data_files: Some(dir),
@@ -129,10 +157,10 @@ impl Target {
             Self::Plain(plain) => (None, names.iter().map(|n| plain.path(n)).collect()),
         };
         tokio::task::spawn_blocking(move || {
-            let eviction = match data_files {
+            let scope = match data_files {
                 // A data file the server removed since the listing (an overwritten object's,
                 // freed late) is no longer read by anyone.
-                Some(dir) => Eviction::All(
+                Some(dir) => EvictionScope::All(
                     page_cache::files_under(&dir)?
                         .iter()
                         .filter_map(|p| match File::open(p) {
@@ -143,7 +171,7 @@ impl Target {
                         })
                         .collect::<Result<Vec<_>>>()?,
                 ),
-                None => Eviction::PerSlot(
+                None => EvictionScope::PerSlot(
                     paths
                         .iter()
                         .map(|p| {
@@ -152,6 +180,7 @@ impl Target {
                         .collect::<Result<Vec<_>>>()?,
                 ),
             };
+            let eviction = Eviction::new(scope, workers);
             let check = EvictionCheck::run(eviction.files())?;
             Ok((eviction, check))
         })
@@ -306,6 +335,37 @@ mod tests {
         let payload = make_payload(4096 + 3).unwrap();
         assert_eq!(payload.len(), 4099);
         assert_ne!(payload[..8], payload[8..16]);
+    }
+
+    /// A worker's first op uses the check's eviction; its later ops evict their own.
+    #[test]
+    fn eviction_skips_each_workers_first_op() {
+        let dir = tempfile::Builder::new()
+            .prefix(".eviction-test-")
+            .tempdir_in(env!("CARGO_MANIFEST_DIR"))
+            .unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![3u8; 8192]).unwrap();
+        let file = File::open(&path).unwrap();
+        file.sync_all().unwrap();
+        let cached = |file: &File| page_cache::page_cached(file, 0).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), 8192);
+        assert_eq!(cached(&file), Some(true));
+
+        let eviction = Eviction::new(EvictionScope::PerSlot(vec![file]), 1);
+        eviction.evict(0).unwrap();
+        assert_eq!(
+            cached(&eviction.files()[0]),
+            Some(true),
+            "first op: no eviction"
+        );
+        eviction.evict(0).unwrap();
+        assert_eq!(
+            cached(&eviction.files()[0]),
+            Some(false),
+            "second op: evicted"
+        );
+        assert!(eviction.evict(1).is_err());
     }
 
     #[test]
