@@ -221,7 +221,7 @@ impl EvictionCheck {
     /// Writes back and evicts each of `files`, probes three pages of each (evicting again
     /// while some are cached), then drops what the probes read. Afterwards the files are
     /// clean: a cell that only reads them can evict them without an fsync before each op.
-    /// Blocking (it waits [`PROBE_READS_SETTLE`]).
+    /// Blocking (it waits `PROBE_READS_SETTLE`).
     pub fn run(files: &[File]) -> Result<Self> {
         let mut check = Self::default();
         for file in files {
