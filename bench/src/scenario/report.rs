@@ -328,7 +328,7 @@ impl Summary {
 }
 
 /// What every reader of the report should know before quoting a number.
-pub const CAVEATS: [&str; 14] = [
+pub const CAVEATS: [&str; 15] = [
     "Absolute numbers on shared 2-core VMs are noise: compare the ratios, whose two sides are \
      measured back to back in the same run.",
     "GETs of quarryd and plain files run twice. get_cold: before every timed op the files are \
@@ -351,13 +351,19 @@ pub const CAVEATS: [&str; 14] = [
      each cold cell's check retries over ~300 ms and reports cached pages after the first \
      eviction and after the retries; a cold ratio whose cells still had cached pages is \
      not_measured.",
+    "Cold reads go to a shared virtual disk whose throughput here swings by 2x or more from \
+     minute to minute with the neighbours' I/O, and the two sides of a cold ratio are \
+     measured minutes apart (quarryd's cells first, plain's later): one run's cold ratio at \
+     concurrency 1 is not conclusive; compare several runs.",
     "Warm GETs compare serving paths, not disks: a warm plain read is a memcpy (~10 GB/s), \
      which no HTTP server reaches on two cores shared with its client; the loopback ratios \
      give the ceiling an in-memory HTTP server reaches here.",
     "The load generator, quarryd and the Ceph daemons share the same CPUs and talk over \
      loopback; at concurrency 32 latency is mostly queueing for those CPUs.",
-    "Other work on the machine competes too: machine.load_average_start/end show it; a run \
-     taken at a load above nproc says more about the neighbours than about the targets.",
+    "Other work on the machine competes too: machine.load_average_start shows it; a run \
+     started at a load above nproc says more about the neighbours than about the targets. \
+     load_average_end counts the run itself: its cold cells keep up to 32 threads waiting \
+     on the disk, and Linux counts those in the load average.",
     "Durability differs: the Ceph peer keeps objects in RAM (memstore: no disk, no fsync), so \
      its PUT is acknowledged after a memory copy, while every quarryd PUT (and plain `put`) \
      is fsynced to disk before it is acknowledged. The 4 KiB PUT ratios compare a durable \
