@@ -16,6 +16,18 @@ pub struct StoreLimits {
     pub min_part_size: ByteSize,
     /// Largest single part (S3: 5 GiB).
     pub max_part_size: ByteSize,
+    /// Largest object stored inline, in the index itself. A whole-object PUT that declares a
+    /// length of at most this many bytes is kept in memory and committed together with its
+    /// record in one index transaction: no data file, no file or directory fsync, one commit.
+    /// Multipart parts are never inline. `0` stores every object in data files. At most
+    /// [`StoreLimits::INLINE_MAX_CEILING`]: every inline byte is written into the index and
+    /// read back from it.
+    pub inline_max: ByteSize,
+}
+
+impl StoreLimits {
+    /// The largest `inline_max` a configuration may set.
+    pub const INLINE_MAX_CEILING: ByteSize = ByteSize::mib(1);
 }
 
 impl Default for StoreLimits {
@@ -24,6 +36,7 @@ impl Default for StoreLimits {
             max_object_size: ByteSize::tib(5),
             min_part_size: ByteSize::mib(5),
             max_part_size: ByteSize::gib(5),
+            inline_max: ByteSize::kib(16),
         }
     }
 }

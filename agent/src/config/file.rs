@@ -49,6 +49,7 @@ mod tests {
             max_header_bytes = "32KiB"
             [store]
             max_object_size = "1GiB"
+            inline_max = "4KiB"
             [s3.limits]
             max_key_len = 512
             [log]
@@ -59,6 +60,7 @@ mod tests {
         assert_eq!(cfg.server.shutdown_grace.as_secs(), 5);
         assert_eq!(cfg.server.max_header_bytes.as_u64(), 32 * 1024);
         assert_eq!(cfg.store.max_object_size.as_u64(), 1 << 30);
+        assert_eq!(cfg.store.inline_max.as_u64(), 4 << 10);
         assert_eq!(cfg.s3.limits.max_key_len, 512);
         assert_eq!(cfg.log.format, super::super::LogFormat::Json);
     }

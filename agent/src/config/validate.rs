@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Validation: every problem in one pass, each naming its key and the fix.
 
+use quarry_interceptor::config::StoreLimits;
+
 use super::{ConfigError, EnvSource, QuarryConfig};
 use crate::credentials::{ENV_ACCESS_KEY, ENV_SECRET_KEY};
 
@@ -78,6 +80,14 @@ pub fn validate(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<(), ConfigErr
             store.max_part_size, store.max_object_size
         ),
     );
+    let ceiling = StoreLimits::INLINE_MAX_CEILING;
+    check(
+        store.inline_max <= ceiling,
+        format!(
+            "store.inline_max is {}; it must be at most {ceiling} (0 turns inline objects off)",
+            store.inline_max
+        ),
+    );
 
     let access = env.var(ENV_ACCESS_KEY).is_some() || cfg.s3.access_key.is_some();
     let secret = env.var(ENV_SECRET_KEY).is_some() || cfg.s3.secret_key.is_some();
@@ -136,6 +146,22 @@ mod tests {
         assert!(problems.iter().any(|p| p.contains("server.admin_listen")));
         assert!(problems.iter().any(|p| p.contains("max_key_len")));
         assert!(problems.iter().any(|p| p.contains("secret key")));
+    }
+
+    #[test]
+    fn inline_max_above_one_mib_is_refused() {
+        let mut cfg = QuarryConfig::default();
+        cfg.store.inline_max = bytesize::ByteSize::mib(1);
+        validate(&cfg, &MapEnv::default()).unwrap();
+        cfg.store.inline_max = bytesize::ByteSize::b(0);
+        validate(&cfg, &MapEnv::default()).unwrap();
+        cfg.store.inline_max = bytesize::ByteSize::b((1 << 20) + 1);
+        let ConfigError::Invalid { problems } = validate(&cfg, &MapEnv::default()).unwrap_err()
+        else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("store.inline_max"), "{problems:?}");
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! - what the crash left behind (files of uncommitted writes, files of replaced versions) was
 //!   reclaimed: the data files on disk are exactly those the index references.
 //!
+//! Inline objects (small PUTs that declare their length) go through the same points but write
+//! no file: a crash before their commit leaves nothing behind at all.
+//!
 //! These tests check atomicity and reclamation. They cannot drop the page cache, so they do
 //! not prove the fsyncs; the ordering that makes those sufficient is argued in
 //! `store/local/mod.rs`.
@@ -50,14 +53,18 @@ struct Scene {
 }
 
 impl Scene {
+    /// `v1` is 100,000 bytes: a data file.
     async fn new() -> Self {
+        Self::with_v1(pattern(100_000, 1)).await
+    }
+
+    async fn with_v1(v1: Vec<u8>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let failpoints = Arc::new(Failpoints::new());
         let store = LocalStore::open_with_failpoints(dir.path(), limits(), Arc::clone(&failpoints))
             .await
             .expect("open");
         store.create_bucket(BUCKET).await.expect("create bucket");
-        let v1 = pattern(100_000, 1);
         put_bytes(&store, BUCKET, "key", &v1).await;
         Self {
             dir,
@@ -173,6 +180,85 @@ async fn crash_during_first_put_of_a_key_leaves_it_absent_or_whole() {
         );
         assert_no_orphans(&store, failpoint).await;
     }
+}
+
+/// Options of a PUT that declares its length: inline when at most `inline_max` (16 KiB).
+fn declared(body: &[u8]) -> PutOptions {
+    PutOptions {
+        expected_len: Some(body.len() as u64),
+        ..PutOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn crash_during_inline_put_leaves_old_or_new_version_whole() {
+    for (failpoint, new_is_visible) in [
+        ("put.before_index_commit", false),
+        ("put.after_index_commit", true),
+    ] {
+        let v2 = pattern(1_000, 2);
+        let body = v2.clone();
+        let scene = Scene::new().await;
+        let (store, _dir, v1) = scene
+            .crash_at(failpoint, |s| async move {
+                let options = declared(&body);
+                s.put_object(BUCKET, "key", body_from(body), options).await
+            })
+            .await;
+        let want = if new_is_visible { &v2 } else { &v1 };
+        assert_object(&store, want, &md5_hex(want), failpoint).await;
+        // No file was written for the inline body: the only possible orphan is v1's file,
+        // replaced by a committed v2.
+        assert_eq!(
+            store.recovery_report().orphan_files,
+            u64::from(new_is_visible),
+            "{failpoint}"
+        );
+        assert_no_orphans(&store, failpoint).await;
+    }
+}
+
+#[tokio::test]
+async fn crash_while_replacing_an_inline_object_leaves_it_or_the_new_file_whole() {
+    for (failpoint, new_is_visible) in [
+        ("put.after_data_fsync", false),
+        ("put.before_index_commit", false),
+        ("put.after_index_commit", true),
+    ] {
+        let v2 = pattern(70_000, 2);
+        let body = v2.clone();
+        let scene = Scene::with_v1(pattern(500, 1)).await;
+        let (store, _dir, v1) = scene
+            .crash_at(failpoint, |s| async move {
+                let options = declared(&body);
+                s.put_object(BUCKET, "key", body_from(body), options).await
+            })
+            .await;
+        let want = if new_is_visible { &v2 } else { &v1 };
+        assert_object(&store, want, &md5_hex(want), failpoint).await;
+        // The new file is an orphan unless its record committed; the inline bytes it
+        // replaced went with that same commit.
+        assert_eq!(
+            store.recovery_report().orphan_files,
+            u64::from(!new_is_visible),
+            "{failpoint}"
+        );
+        assert_no_orphans(&store, failpoint).await;
+    }
+}
+
+#[tokio::test]
+async fn crash_after_deleting_an_inline_object_leaves_nothing_behind() {
+    let scene = Scene::with_v1(pattern(500, 1)).await;
+    let (store, _dir, _) = scene
+        .crash_at("delete.after_commit", |s| async move {
+            s.delete_object(BUCKET, "key").await
+        })
+        .await;
+    let got = store.head_object(BUCKET, "key").await;
+    assert!(matches!(got, Err(StoreError::NoSuchKey { .. })), "{got:?}");
+    assert_eq!(store.recovery_report(), Default::default());
+    assert_no_orphans(&store, "delete.after_commit").await;
 }
 
 /// Uploads parts 1..=3 of an upload of "key" and returns the id and the part bodies.

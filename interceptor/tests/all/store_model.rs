@@ -3,8 +3,11 @@
 //! `BTreeMap` model; every result (bodies, ETags, errors, listing pages) must agree.
 //!
 //! Keys come from a tiny alphabet (`a`, `b`, `/`) so that overwrites, prefixes, delimiters and
-//! common-prefix groups collide often. `Reopen` drops and reopens the `LocalStore` on the same
-//! directory; after it nothing may change, and recovery must have found nothing to reclaim.
+//! common-prefix groups collide often. Half the PUTs declare their length, so `LocalStore`
+//! stores those up to `INLINE_MAX` bytes inline and every other one in a data file, and
+//! overwrites, deletes and completions cross between the two. `Reopen` drops and reopens the
+//! `LocalStore` on the same directory; after it nothing may change, and recovery must have
+//! found nothing to reclaim.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -22,12 +25,14 @@ const BUCKET: &str = "model";
 const MAX_OBJECT: usize = 256;
 const MIN_PART: usize = 8;
 const MAX_PART: usize = 128;
+const INLINE_MAX: usize = 32;
 
 fn limits() -> StoreLimits {
     StoreLimits {
         max_object_size: bytesize::ByteSize::b(MAX_OBJECT as u64),
         min_part_size: bytesize::ByteSize::b(MIN_PART as u64),
         max_part_size: bytesize::ByteSize::b(MAX_PART as u64),
+        inline_max: bytesize::ByteSize::b(INLINE_MAX as u64),
     }
 }
 
@@ -38,6 +43,7 @@ enum Op {
         len: usize,
         seed: u64,
         if_absent: bool,
+        declared: bool,
     },
     Delete {
         key: String,
@@ -76,8 +82,10 @@ fn op() -> impl Strategy<Value = Op> {
     let put_len = prop_oneof![4 => 0usize..64, 1 => 200usize..300];
     let if_absent = proptest::bool::weighted(0.2);
     prop_oneof![
-        6 => (key(), put_len, any::<u64>(), if_absent)
-            .prop_map(|(key, len, seed, if_absent)| Op::Put { key, len, seed, if_absent }),
+        6 => (key(), put_len, any::<u64>(), if_absent, any::<bool>())
+            .prop_map(|(key, len, seed, if_absent, declared)| {
+                Op::Put { key, len, seed, if_absent, declared }
+            }),
         2 => key().prop_map(|key| Op::Delete { key }),
         3 => (key(), proptest::option::of(range)).prop_map(|(key, range)| Op::Get { key, range }),
         3 => ("[ab/]{0,2}", any::<bool>(), 0usize..5)
@@ -244,6 +252,7 @@ async fn check_op(
             len,
             seed,
             if_absent,
+            declared,
         } => {
             let body = pattern(*len, *seed);
             let precondition = if *if_absent {
@@ -253,6 +262,7 @@ async fn check_op(
             };
             let options = PutOptions {
                 precondition,
+                expected_len: declared.then_some(*len as u64),
                 ..PutOptions::default()
             };
             let got = store

@@ -3,94 +3,100 @@
 //!
 //! Deleting a bucket aborts its open multipart uploads in the same transaction that removes
 //! the bucket, and frees their part files after the commit; a bucket that still holds objects
-//! is refused.
+//! is refused. Creation and deletion are committer requests (`committer/mod.rs`): checks first,
+//! writes after.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
+use super::committer::{Applied, Commit};
 use super::index::{
-    self, BUCKETS, OBJECTS, ObjectSizeOnly, PARTS, PartRecord, UPLOADS, decode, encode, index_err,
+    self, BUCKETS, INLINE, OBJECTS, ObjectSizeOnly, PARTS, PartRecord, UPLOADS, decode, encode,
+    index_err,
 };
 use super::{Inner, blocking};
 use crate::store::{BucketInfo, StoreError, StoreUsage};
 
 /// Creates a bucket.
 pub(super) async fn create(inner: &Arc<Inner>, bucket: &str) -> Result<BucketInfo, StoreError> {
-    let inner = Arc::clone(inner);
     let info = BucketInfo {
         name: bucket.to_owned(),
         created: SystemTime::now(),
     };
-    blocking(move || {
-        let txn = inner.db.begin_write().map_err(index_err("begin write"))?;
+    let commit = Commit::new("commit bucket", move |txn: &WriteTransaction| {
+        let mut buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
+        if buckets
+            .get(info.name.as_str())
+            .map_err(index_err("read bucket"))?
+            .is_some()
         {
-            let mut buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
-            if buckets
-                .get(info.name.as_str())
-                .map_err(index_err("read bucket"))?
-                .is_some()
-            {
-                return Err(StoreError::BucketAlreadyExists { bucket: info.name });
-            }
-            let value = encode(&info)?;
-            buckets
-                .insert(info.name.as_str(), value.as_slice())
-                .map_err(index_err("insert bucket"))?;
+            return Err(StoreError::BucketAlreadyExists { bucket: info.name });
         }
-        txn.commit().map_err(index_err("commit bucket"))?;
-        Ok(info)
-    })
-    .await
+        let value = encode(&info)?;
+        buckets
+            .insert(info.name.as_str(), value.as_slice())
+            .map_err(index_err("insert bucket"))?;
+        Ok(Applied::wrote(info, []))
+    });
+    Ok(inner.committer.submit(commit).await?.free().await)
 }
 
 /// Deletes an empty bucket, aborting its uploads.
 pub(super) async fn delete(inner: &Arc<Inner>, bucket: &str) -> Result<(), StoreError> {
-    let inner = Arc::clone(inner);
     let bucket = bucket.to_owned();
-    blocking(move || {
-        let txn = inner.db.begin_write().map_err(index_err("begin write"))?;
-        let mut freed = Vec::new();
-        {
-            let mut buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
-            index::require_bucket(&buckets, &bucket)?;
-            let objects = txn.open_table(OBJECTS).map_err(index_err("open objects"))?;
-            let mut first = objects
-                .range((bucket.as_str(), &b""[..])..)
-                .map_err(index_err("scan objects"))?;
-            if let Some(entry) = first.next() {
-                let (k, _) = entry.map_err(index_err("scan objects"))?;
-                if k.value().0 == bucket {
-                    return Err(StoreError::BucketNotEmpty { bucket });
-                }
-            }
-            let mut uploads = txn.open_table(UPLOADS).map_err(index_err("open uploads"))?;
-            let mut parts = txn.open_table(PARTS).map_err(index_err("open parts"))?;
-            // `bucket + "\0"` is the least string after `bucket`: the range holds exactly the
-            // bucket's uploads.
-            let next = format!("{bucket}\0");
-            let open: Vec<String> = uploads
-                .extract_from_if(
-                    (bucket.as_str(), "", "")..(next.as_str(), "", ""),
-                    |_, _| true,
-                )
-                .map_err(index_err("remove uploads"))?
-                .map(|entry| entry.map(|(k, _)| k.value().2.to_owned()))
-                .collect::<Result<_, _>>()
-                .map_err(index_err("remove uploads"))?;
-            for upload_id in &open {
-                freed.extend(remove_parts(&mut parts, upload_id)?);
-            }
-            buckets
-                .remove(bucket.as_str())
-                .map_err(index_err("remove bucket"))?;
+    let commit = Commit::new("commit bucket deletion", move |txn: &WriteTransaction| {
+        apply_delete(txn, &bucket)
+    });
+    inner.committer.submit(commit).await?.free().await;
+    Ok(())
+}
+
+/// The DeleteBucket request inside a committer batch. Blocking.
+fn apply_delete(txn: &WriteTransaction, bucket: &str) -> Result<Applied<()>, StoreError> {
+    let mut buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
+    index::require_bucket(&buckets, bucket)?;
+    let objects = txn.open_table(OBJECTS).map_err(index_err("open objects"))?;
+    let mut first = objects
+        .range((bucket, &b""[..])..)
+        .map_err(index_err("scan objects"))?;
+    if let Some(entry) = first.next() {
+        let (k, _) = entry.map_err(index_err("scan objects"))?;
+        if k.value().0 == bucket {
+            return Err(StoreError::BucketNotEmpty {
+                bucket: bucket.to_owned(),
+            });
         }
-        txn.commit().map_err(index_err("commit bucket deletion"))?;
-        inner.data.remove_files(freed.into_iter().map(|p| p.file));
-        Ok(())
-    })
-    .await
+    }
+    // The bucket is empty; from here on only index errors (see `committer/mod.rs`).
+    let mut uploads = txn.open_table(UPLOADS).map_err(index_err("open uploads"))?;
+    let mut parts = txn.open_table(PARTS).map_err(index_err("open parts"))?;
+    // `bucket + "\0"` is the least string after `bucket`: the range holds exactly the
+    // bucket's uploads.
+    let next = format!("{bucket}\0");
+    let open: Vec<String> = uploads
+        .extract_from_if((bucket, "", "")..(next.as_str(), "", ""), |_, _| true)
+        .map_err(index_err("remove uploads"))?
+        .map(|entry| entry.map(|(k, _)| k.value().2.to_owned()))
+        .collect::<Result<_, _>>()
+        .map_err(index_err("remove uploads"))?;
+    let mut freed = Vec::new();
+    for upload_id in &open {
+        freed.extend(
+            remove_parts(&mut parts, upload_id)?
+                .into_iter()
+                .map(|p| p.file),
+        );
+    }
+    // An empty bucket has no inline bytes (each belongs to an object record); clearing its
+    // range anyway keeps a bug elsewhere from leaking bytes into a later bucket of that name.
+    let mut inline = txn.open_table(INLINE).map_err(index_err("open inline"))?;
+    inline
+        .retain_in((bucket, &b""[..])..(next.as_str(), &b""[..]), |_, _| false)
+        .map_err(index_err("remove inline bytes"))?;
+    buckets.remove(bucket).map_err(index_err("remove bucket"))?;
+    Ok(Applied::wrote((), freed))
 }
 
 /// Removes every part record of an upload (inside the caller's write transaction) and

@@ -12,6 +12,11 @@
 //! file was committed to the index ([`NewFile::keep`]) or a failpoint simulates a crash
 //! ([`NewFile::abandon`]). The guard travels with the work, so a request dropped mid-way (client
 //! gone) still removes its file, and a commit already running finishes with its file intact.
+//! Files a commit made unreachable are owned by a [`FreedFiles`] guard in the same way: removed
+//! once the caller is done with them, or when dropped, unless a failpoint abandons them.
+//!
+//! [`BodyLimits`] holds the checks every body goes through, streamed into a file here or
+//! collected in memory for an inline object (`inline.rs`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -159,6 +164,54 @@ impl Drop for NewFile {
     }
 }
 
+/// Data files a committed transaction made unreachable (a replaced version, a replaced part,
+/// the parts of an aborted upload): removed when dropped, unless abandoned.
+#[derive(Debug)]
+pub(super) struct FreedFiles {
+    data: DataDir,
+    ids: Vec<FileId>,
+    armed: bool,
+}
+
+impl FreedFiles {
+    /// Takes charge of files the index no longer references.
+    pub(super) fn new(data: DataDir, ids: Vec<FileId>) -> Self {
+        Self {
+            data,
+            ids,
+            armed: true,
+        }
+    }
+
+    /// A failpoint fired: leave the files behind as a crash would, for recovery to find.
+    pub(super) fn abandon(mut self) {
+        self.armed = false;
+    }
+
+    /// Removes the files on the blocking pool and waits for it; no trip there when there are
+    /// none.
+    pub(super) async fn remove(self) {
+        if self.ids.is_empty() {
+            return;
+        }
+        // As in `NewFile::discard`: the drop removes them; a join error leaves orphans that
+        // recovery removes at the next open.
+        let _ = blocking(move || {
+            drop(self);
+            Ok(())
+        })
+        .await;
+    }
+}
+
+impl Drop for FreedFiles {
+    fn drop(&mut self) {
+        if self.armed {
+            self.data.remove_files(self.ids.drain(..));
+        }
+    }
+}
+
 /// What the async side enforces while pulling a body.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct BodyLimits {
@@ -168,6 +221,50 @@ pub(super) struct BodyLimits {
     pub(super) expected_len: Option<u64>,
     /// The `Content-MD5` the client sent.
     pub(super) content_md5: Option<[u8; 16]>,
+}
+
+impl BodyLimits {
+    /// Refuses a declared length over the limit before any byte is read.
+    pub(super) fn check_declared(&self) -> Result<(), StoreError> {
+        match self.expected_len {
+            Some(expected) if expected > self.max_len => Err(StoreError::EntityTooLarge {
+                limit: self.max_len,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the running total after a chunk: over the limit, or past the declared length.
+    pub(super) fn check_received(&self, received: u64) -> Result<(), StoreError> {
+        if received > self.max_len {
+            return Err(StoreError::EntityTooLarge {
+                limit: self.max_len,
+            });
+        }
+        match self.expected_len {
+            Some(expected) if received > expected => {
+                Err(StoreError::IncompleteBody { expected, received })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the whole body: its length against the declared one, its digest against
+    /// `Content-MD5`.
+    pub(super) fn check_complete(&self, len: u64, md5: &[u8; 16]) -> Result<(), StoreError> {
+        if let Some(expected) = self.expected_len
+            && expected != len
+        {
+            return Err(StoreError::IncompleteBody {
+                expected,
+                received: len,
+            });
+        }
+        if self.content_md5.is_some_and(|want| want != *md5) {
+            return Err(StoreError::BadDigest);
+        }
+        Ok(())
+    }
 }
 
 /// A body written to a durable data file, not yet in the index.
@@ -202,13 +299,7 @@ pub(super) async fn write_body(
     mut body: BodyStream,
     limits: BodyLimits,
 ) -> Result<Written, StoreError> {
-    if let Some(expected) = limits.expected_len
-        && expected > limits.max_len
-    {
-        return Err(StoreError::EntityTooLarge {
-            limit: limits.max_len,
-        });
-    }
+    limits.check_declared()?;
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let writer = blocking({
         let data = data.clone();
@@ -239,18 +330,9 @@ pub(super) async fn write_body(
             return Err(e);
         }
     };
-    if let Some(expected) = limits.expected_len
-        && expected != len
-    {
+    if let Err(e) = limits.check_complete(len, &md5) {
         file.discard().await;
-        return Err(StoreError::IncompleteBody {
-            expected,
-            received: len,
-        });
-    }
-    if limits.content_md5.is_some_and(|want| want != md5) {
-        file.discard().await;
-        return Err(StoreError::BadDigest);
+        return Err(e);
     }
     Ok(Written { file, len, md5 })
 }
@@ -268,16 +350,7 @@ async fn pull_body(
             continue;
         }
         received = received.saturating_add(chunk.len() as u64);
-        if received > limits.max_len {
-            return Err(StoreError::EntityTooLarge {
-                limit: limits.max_len,
-            });
-        }
-        if let Some(expected) = limits.expected_len
-            && received > expected
-        {
-            return Err(StoreError::IncompleteBody { expected, received });
-        }
+        limits.check_received(received)?;
         if tx.send(ToWriter::Chunk(chunk)).await.is_err() {
             return Ok(Pulled::WriterGone);
         }

@@ -10,6 +10,12 @@
 //! runs **no cleanup**: files it created stay on disk, files it meant to delete stay too, and an
 //! open index transaction is dropped uncommitted, as after `kill -9`. The test then drops the
 //! store, reopens the directory and checks the invariants. A point fires once, then disarms.
+//!
+//! Index writes run in batches on the committer thread (`committer/mod.rs`). The points before a
+//! commit (`*.before_index_commit`, `complete.before_commit`) fire there, once the request's
+//! batch was applied: the whole batch is dropped uncommitted and every request in it fails, as
+//! all of them would in a crash, with their files left on disk. The points after a commit fire
+//! in the request itself, once its batch committed and before the files it freed are removed.
 
 use std::collections::BTreeSet;
 use std::io;

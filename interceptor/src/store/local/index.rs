@@ -1,18 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The redb index: table layout, the records stored in it, and small typed accessors.
 //!
-//! Four tables, all valued by serde_json records:
+//! Five tables; four are valued by serde_json records:
 //! - `buckets`: bucket name → [`BucketInfo`];
 //! - `objects`: (bucket, key bytes) → [`ObjectRecord`]; redb orders tuple keys element by element
 //!   and byte slices bytewise, so a listing is one range scan in S3 key order, and a common
 //!   prefix group can be skipped by seeking to the prefix's byte successor;
 //! - `uploads`: (bucket, key, upload id) → [`UploadRecord`], so ListMultipartUploads is a scan
 //!   in (key, upload id) order;
-//! - `parts`: (upload id, part number) → [`PartRecord`].
+//! - `parts`: (upload id, part number) → [`PartRecord`];
+//! - `inline`: (bucket, key bytes) → the raw bytes of an inline object (see `inline.rs`). They
+//!   are kept out of the JSON record so that HEAD and listings never decode them.
 //!
-//! Invariant: every data file id appears in at most one record, either as a segment of one
-//! object or as the file of one part. Deleting the files of a record removed in a committed
-//! transaction is therefore always safe, and recovery finds orphans as "files no record names".
+//! Invariants:
+//! - every data file id appears in at most one record, either as a segment of one object or as
+//!   the file of one part. Deleting the files of a record removed in a committed transaction is
+//!   therefore always safe, and recovery finds orphans as "files no record names";
+//! - an `inline` row exists exactly when the `objects` record under the same key has a
+//!   [`Segment::Inline`]; every transaction that writes or removes an object record keeps
+//!   this true.
 
 use std::fmt;
 
@@ -33,6 +39,9 @@ pub(super) const UPLOADS: TableDefinition<'static, (&str, &str, &str), &[u8]> =
 /// (upload id, part number) → [`PartRecord`].
 pub(super) const PARTS: TableDefinition<'static, (&str, u32), &[u8]> =
     TableDefinition::new("parts");
+/// (bucket, key bytes) → the bytes of an inline object.
+pub(super) const INLINE: TableDefinition<'static, (&str, &[u8]), &[u8]> =
+    TableDefinition::new("inline");
 
 /// The name of a data file: 128 random bits, written as 32 lowercase hex digits.
 ///
@@ -89,13 +98,37 @@ impl<'de> Deserialize<'de> for FileId {
     }
 }
 
-/// A run of bytes of an object: the whole of one data file.
+/// A run of bytes of an object.
+///
+/// Serialized untagged: a file segment is `{"file": "<id>", "len": n}`, the only form records
+/// had before inline objects, so those records still decode; an inline one is
+/// `{"inline_len": n}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(super) struct Segment {
-    /// The data file.
-    pub(super) file: FileId,
-    /// Its length in bytes.
-    pub(super) len: u64,
+#[serde(untagged)]
+pub(super) enum Segment {
+    /// The whole of one data file.
+    File {
+        /// The data file.
+        file: FileId,
+        /// Its length in bytes.
+        len: u64,
+    },
+    /// The object's bytes, in the `inline` table under the object's own key. Only ever the
+    /// single segment of a whole-object PUT.
+    Inline {
+        /// Their length.
+        #[serde(rename = "inline_len")]
+        len: u64,
+    },
+}
+
+impl Segment {
+    /// Length in bytes.
+    pub(super) fn len(&self) -> u64 {
+        match *self {
+            Self::File { len, .. } | Self::Inline { len } => len,
+        }
+    }
 }
 
 /// One object version: its metadata and where its bytes are, in order.
@@ -103,15 +136,25 @@ pub(super) struct Segment {
 pub(super) struct ObjectRecord {
     /// What the seam returns.
     pub(super) meta: ObjectMeta,
-    /// The object's bytes are the concatenation of these files (one for a PUT, one per part
-    /// for a completed multipart upload).
+    /// The object's bytes are the concatenation of these (one file for a PUT, one per part for
+    /// a completed multipart upload, or one inline segment for a small PUT).
     pub(super) segments: Vec<Segment>,
 }
 
 impl ObjectRecord {
-    /// The files this version owns.
+    /// The files this version owns (none for an inline object).
     pub(super) fn files(&self) -> impl Iterator<Item = FileId> + '_ {
-        self.segments.iter().map(|s| s.file)
+        self.segments.iter().filter_map(|s| match *s {
+            Segment::File { file, .. } => Some(file),
+            Segment::Inline { .. } => None,
+        })
+    }
+
+    /// Whether the bytes live in the `inline` table.
+    pub(super) fn is_inline(&self) -> bool {
+        self.segments
+            .iter()
+            .any(|s| matches!(s, Segment::Inline { .. }))
     }
 }
 
@@ -244,6 +287,34 @@ mod tests {
         assert_eq!(FileId::parse(&"0".repeat(31)), None);
         assert_eq!(FileId::parse(&format!("{}.tmp", "0".repeat(32))), None);
         assert!(FileId::parse(&"0".repeat(32)).is_some());
+    }
+
+    #[test]
+    fn records_written_before_inline_objects_still_decode() {
+        let file = "ab".repeat(16);
+        let old = format!(
+            r#"{{"meta":{{"key":"k","size":5,"etag":"e","last_modified":{{"secs_since_epoch":1,"nanos_since_epoch":0}},"parts_count":null,"attrs":{{}}}},"segments":[{{"file":"{file}","len":5}}]}}"#
+        );
+        let record: ObjectRecord = decode(old.as_bytes()).unwrap();
+        let id = FileId::parse(&file).unwrap();
+        assert_eq!(record.segments, vec![Segment::File { file: id, len: 5 }]);
+        assert!(!record.is_inline());
+        assert_eq!(record.files().collect::<Vec<_>>(), vec![id]);
+        // And a file segment is still written in that form.
+        let json = String::from_utf8(encode(&record).unwrap()).unwrap();
+        assert!(
+            json.contains(&format!(r#"{{"file":"{file}","len":5}}"#)),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn inline_segment_round_trips_and_owns_no_file() {
+        let segment = Segment::Inline { len: 42 };
+        let json = serde_json::to_string(&segment).unwrap();
+        assert_eq!(json, r#"{"inline_len":42}"#);
+        assert_eq!(serde_json::from_str::<Segment>(&json).unwrap(), segment);
+        assert_eq!(segment.len(), 42);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `LocalStore`: the embedded durable store, a redb index plus data files named by id.
 //!
 //! Layout under the store's directory: `index.redb` (the redb index, see `index.rs`) and
-//! `data/<xx>/<id>` (one file per PUT body or multipart part, see `data.rs`).
+//! `data/<xx>/<id>` (one file per PUT body or multipart part, see `data.rs`). Small objects
+//! have no file: their bytes are stored in the index next to their record (`inline.rs`).
 //!
 //! A write goes data first, index second: the body is streamed into a fresh file, the file and
 //! its directory are fsynced, and only then one redb write transaction checks the bucket and
@@ -11,12 +12,20 @@
 //! whole; files written for an uncommitted record are orphans that recovery (`recovery.rs`)
 //! removes at the next open. Files a commit made unreachable (a replaced version, a replaced
 //! part) are deleted right after the commit, best effort; readers hold their files open, and
-//! retry when a file vanished before they could open it.
+//! retry when a file vanished before they could open it. A whole-object PUT that declares a
+//! length of at most `StoreLimits::inline_max` skips the file: its bytes are collected in
+//! memory and committed with the record, in the same transaction.
 //!
-//! redb is synchronous and so is file I/O here: every transaction and every file operation runs
-//! on tokio's blocking pool, never on a runtime worker.
+//! Every index write transaction runs on one committer thread (`committer/mod.rs`), which applies
+//! all the requests queued at that moment in one transaction and commits them with one fsync
+//! (group commit); each request is answered only after that commit returned.
+//!
+//! redb is synchronous and so is file I/O here: every read transaction and every file
+//! operation runs on tokio's blocking pool, every write transaction on the committer thread,
+//! never on a runtime worker.
 
 mod bucket;
+mod committer;
 mod data;
 #[cfg_attr(
     not(any(test, feature = "failpoints")),
@@ -24,6 +33,7 @@ mod data;
 )]
 mod failpoints;
 mod index;
+mod inline;
 mod list;
 mod multipart;
 mod object;
@@ -37,12 +47,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::Database;
 
+pub use self::committer::CommitStats;
 #[cfg(not(any(test, feature = "failpoints")))]
 use self::failpoints::Failpoints;
 #[cfg(any(test, feature = "failpoints"))]
 pub use self::failpoints::{FAILPOINTS, Failpoints};
 pub use self::recovery::RecoveryReport;
 
+use self::committer::Committer;
 use self::data::{DataDir, io_err};
 use crate::config::StoreLimits;
 use crate::store::{
@@ -61,8 +73,11 @@ pub struct LocalStore {
 
 /// What every operation shares.
 struct Inner {
-    /// The index.
-    db: Database,
+    /// Runs every index write transaction. Dropped first: it waits for its thread, which
+    /// holds the index too, so the index is closed once `Inner` is gone.
+    committer: Committer,
+    /// The index, for read transactions.
+    db: Arc<Database>,
     /// The data files.
     data: DataDir,
     /// Size limits.
@@ -116,7 +131,10 @@ impl LocalStore {
             Ok((db, data, report))
         })
         .await?;
+        let db = Arc::new(db);
+        let committer = Committer::start(Arc::clone(&db), data.clone(), Arc::clone(&failpoints))?;
         let inner = Inner {
+            committer,
             db,
             data,
             limits,
@@ -131,6 +149,12 @@ impl LocalStore {
     /// What recovery found and removed when this store was opened.
     pub fn recovery_report(&self) -> RecoveryReport {
         self.inner.recovery
+    }
+
+    /// How many index write transactions the store ran and how many requests they carried
+    /// (group commit: several concurrent writes share one transaction and its fsync).
+    pub fn commit_stats(&self) -> CommitStats {
+        self.inner.committer.stats()
     }
 
     /// The store's `data/` directory.
@@ -305,228 +329,4 @@ impl ObjectStore for LocalStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-
-    use bytesize::ByteSize;
-    use futures::StreamExt;
-
-    use super::*;
-    use crate::store::testing::{
-        body_from, conformance, conformance_limits, get_bytes, pattern, put_bytes,
-    };
-
-    fn files_on_disk(store: &LocalStore) -> BTreeSet<PathBuf> {
-        let mut out = BTreeSet::new();
-        for shard in std::fs::read_dir(store.data_dir()).unwrap() {
-            for file in std::fs::read_dir(shard.unwrap().path()).unwrap() {
-                out.insert(file.unwrap().path());
-            }
-        }
-        out
-    }
-
-    async fn open(dir: &Path) -> LocalStore {
-        LocalStore::open(dir, conformance_limits()).await.unwrap()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn local_store_passes_the_conformance_suite() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path()).await;
-        conformance(&store).await;
-        assert_eq!(
-            files_on_disk(&store),
-            store.referenced_files().await.unwrap()
-        );
-    }
-
-    #[tokio::test]
-    async fn put_is_durable_once_acknowledged() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path()).await;
-        store.create_bucket("b").await.unwrap();
-        put_bytes(&store, "b", "k", b"durable").await;
-        drop(store);
-        let store = open(dir.path()).await;
-        assert_eq!(get_bytes(&store, "b", "k").await, b"durable");
-        assert_eq!(store.recovery_report(), RecoveryReport::default());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn readers_racing_overwrites_always_see_a_whole_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path(), StoreLimits::default())
-            .await
-            .unwrap();
-        store.create_bucket("b").await.unwrap();
-        // One small body (read inline) and one streamed in chunks.
-        let bodies = [pattern(3000, 1), pattern(1_500_000, 2)];
-        put_bytes(&store, "b", "k", &bodies[0]).await;
-        let writer = tokio::spawn({
-            let store = store.clone();
-            let bodies = bodies.clone();
-            async move {
-                for i in 0..60 {
-                    put_bytes(&store, "b", "k", &bodies[i % 2]).await;
-                }
-            }
-        });
-        let mut reads = 0;
-        while !writer.is_finished() {
-            let reader = store.get_object("b", "k", None).await.unwrap();
-            let etag = reader.meta.etag.clone();
-            let got = crate::store::testing::read_all(reader).await;
-            assert!(bodies.contains(&got), "a read saw a torn or mixed body");
-            assert_eq!(etag, crate::store::testing::md5_hex(&got));
-            reads += 1;
-        }
-        writer.await.unwrap();
-        assert!(reads > 0);
-        assert_eq!(
-            files_on_disk(&store),
-            store.referenced_files().await.unwrap()
-        );
-    }
-
-    #[tokio::test]
-    async fn index_is_locked_against_a_second_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let _store = open(dir.path()).await;
-        let second = LocalStore::open(dir.path(), conformance_limits()).await;
-        assert!(
-            matches!(second, Err(StoreError::Index { .. })),
-            "{second:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn large_object_streams_in_one_mib_chunks() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(dir.path(), StoreLimits::default())
-            .await
-            .unwrap();
-        store.create_bucket("b").await.unwrap();
-        let data = pattern(3 * 1024 * 1024 + 5, 1);
-        put_bytes(&store, "b", "big", &data).await;
-        let reader = store.get_object("b", "big", None).await.unwrap();
-        let chunks: Vec<_> = reader.body.collect().await;
-        assert_eq!(chunks.len(), 4);
-        let got: Vec<u8> = chunks.into_iter().flat_map(|c| c.unwrap()).collect();
-        assert_eq!(got, data);
-    }
-
-    #[tokio::test]
-    async fn orphan_and_stray_files_are_removed_at_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path()).await;
-        store.create_bucket("b").await.unwrap();
-        put_bytes(&store, "b", "k", b"kept").await;
-        let kept = files_on_disk(&store);
-        let data_dir = store.data_dir().to_path_buf();
-        drop(store);
-        std::fs::write(
-            data_dir.join("ab").join(format!("ab{}", "0".repeat(30))),
-            b"orphan",
-        )
-        .unwrap();
-        std::fs::write(data_dir.join("ab").join("upload.tmp"), b"temp").unwrap();
-        let store = open(dir.path()).await;
-        let report = store.recovery_report();
-        assert_eq!(
-            (report.orphan_files, report.orphan_bytes, report.stray_files),
-            (1, 6, 1)
-        );
-        assert_eq!(files_on_disk(&store), kept);
-        assert_eq!(get_bytes(&store, "b", "k").await, b"kept");
-    }
-
-    #[tokio::test]
-    async fn missing_data_file_reads_as_corrupt() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path()).await;
-        store.create_bucket("b").await.unwrap();
-        put_bytes(&store, "b", "k", b"soon gone").await;
-        for file in files_on_disk(&store) {
-            std::fs::remove_file(file).unwrap();
-        }
-        let got = store.get_object("b", "k", None).await;
-        assert!(matches!(got, Err(StoreError::Corrupt { .. })), "{got:?}");
-        drop(store);
-        let store = open(dir.path()).await;
-        assert_eq!(store.recovery_report().missing_files, 1);
-    }
-
-    #[tokio::test]
-    async fn replaced_and_deleted_versions_free_their_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path()).await;
-        store.create_bucket("b").await.unwrap();
-        for i in 0..5u8 {
-            put_bytes(&store, "b", "k", &[i; 10]).await;
-        }
-        assert_eq!(files_on_disk(&store).len(), 1);
-        store.delete_object("b", "k").await.unwrap();
-        assert!(files_on_disk(&store).is_empty());
-    }
-
-    #[tokio::test]
-    async fn completed_upload_adopts_its_part_files_without_copying() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path()).await;
-        store.create_bucket("b").await.unwrap();
-        let id = store
-            .create_multipart("b", "k", ObjectAttrs::default())
-            .await
-            .unwrap();
-        let min = usize::try_from(conformance_limits().min_part_size.as_u64()).unwrap();
-        let mut parts = Vec::new();
-        for n in 1..=3 {
-            let body = body_from(pattern(min, u64::from(n)));
-            let part = store
-                .upload_part("b", "k", &id, n, body, PutOptions::default())
-                .await
-                .unwrap();
-            parts.push(CompletedPart {
-                part_number: n,
-                etag: part.etag,
-            });
-        }
-        let before = files_on_disk(&store);
-        let listed = [parts[0].clone(), parts[2].clone()];
-        store
-            .complete_multipart("b", "k", &id, &listed, PutPrecondition::None)
-            .await
-            .unwrap();
-        let after = files_on_disk(&store);
-        assert_eq!(after.len(), 2, "the unlisted part's file is gone");
-        assert!(
-            after.is_subset(&before),
-            "no file was written by completion"
-        );
-        assert_eq!(after, store.referenced_files().await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn declared_length_over_the_limit_is_refused_before_reading() {
-        let dir = tempfile::tempdir().unwrap();
-        let limits = StoreLimits {
-            max_object_size: ByteSize::b(4),
-            ..StoreLimits::default()
-        };
-        let store = LocalStore::open(dir.path(), limits).await.unwrap();
-        store.create_bucket("b").await.unwrap();
-        let options = PutOptions {
-            expected_len: Some(5),
-            ..PutOptions::default()
-        };
-        let put = store
-            .put_object("b", "k", body_from(&b"12345"[..]), options)
-            .await;
-        assert!(
-            matches!(put, Err(StoreError::EntityTooLarge { limit: 4 })),
-            "{put:?}"
-        );
-        assert!(files_on_disk(&store).is_empty());
-    }
-}
+mod tests;

@@ -1,26 +1,33 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Multipart uploads: create, upload a part, complete, abort, list parts.
 //!
-//! A part is written like a PUT body (own data file, fsynced) and recorded in the `parts`
-//! table; replacing a part number frees the old file after the commit. Completing an upload is
-//! O(1) in data: one transaction turns the listed parts' files into the new object's segments,
-//! removes the upload and its part records, and the files of parts left out (and of the version
-//! replaced) are deleted after the commit. No byte is copied.
+//! A part is written like a large PUT body (own data file, fsynced; parts are never inline)
+//! and recorded in the `parts` table; replacing a part number frees the old file after the
+//! commit. Completing an upload is O(1) in data: one committer request turns the listed parts'
+//! files into the new object's segments, removes the upload and its part records (and the
+//! inline bytes of the version it replaces), and the files of parts left out (and of the
+//! version replaced) are deleted after the commit. No byte is copied.
+//!
+//! Like every committer request (see `committer/mod.rs`), completion and abort check everything
+//! with reads first, and write only once the checks passed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use md5::{Digest, Md5};
+use redb::WriteTransaction;
 
 use super::bucket::remove_parts;
+use super::committer::{Applied, Commit};
 use super::data::{self, BodyLimits};
 use super::index::{
     self, BUCKETS, OBJECTS, ObjectRecord, PARTS, PartRecord, Segment, UPLOADS, UploadRecord,
     decode, encode, index_err,
 };
-use super::object::{check_precondition, commit_keeping};
-use super::{Inner, blocking};
+use super::object::check_precondition;
+use super::{Inner, blocking, inline};
+use crate::config::StoreLimits;
 use crate::store::{
     BodyStream, CompletedPart, ListPartsRequest, ObjectAttrs, ObjectMeta, PartInfo, PartsPage,
     PutOptions, PutPrecondition, StoreError, UploadInfo,
@@ -36,37 +43,33 @@ pub(super) async fn create(
     key: &str,
     attrs: ObjectAttrs,
 ) -> Result<String, StoreError> {
-    let inner = Arc::clone(inner);
     let bucket = bucket.to_owned();
     let upload_id = uuid::Uuid::new_v4().simple().to_string();
     let record = UploadRecord {
         info: UploadInfo {
             key: key.to_owned(),
-            upload_id,
+            upload_id: upload_id.clone(),
             initiated: SystemTime::now(),
         },
         attrs,
     };
-    blocking(move || {
-        let txn = inner.db.begin_write().map_err(index_err("begin write"))?;
-        {
-            let buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
-            index::require_bucket(&buckets, &bucket)?;
-            let mut uploads = txn.open_table(UPLOADS).map_err(index_err("open uploads"))?;
-            let value = encode(&record)?;
-            let k = (
-                bucket.as_str(),
-                record.info.key.as_str(),
-                record.info.upload_id.as_str(),
-            );
-            uploads
-                .insert(k, value.as_slice())
-                .map_err(index_err("insert upload"))?;
-        }
-        txn.commit().map_err(index_err("commit upload"))?;
-        Ok(record.info.upload_id)
-    })
-    .await
+    let commit = Commit::new("commit upload", move |txn: &WriteTransaction| {
+        let buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
+        index::require_bucket(&buckets, &bucket)?;
+        let mut uploads = txn.open_table(UPLOADS).map_err(index_err("open uploads"))?;
+        let value = encode(&record)?;
+        let k = (
+            bucket.as_str(),
+            record.info.key.as_str(),
+            record.info.upload_id.as_str(),
+        );
+        uploads
+            .insert(k, value.as_slice())
+            .map_err(index_err("insert upload"))?;
+        Ok(Applied::wrote((), []))
+    });
+    inner.committer.submit(commit).await?.free().await;
+    Ok(upload_id)
 }
 
 /// Fails unless the bucket and the upload exist (a read transaction).
@@ -128,32 +131,25 @@ pub(super) async fn upload_part(
         md5: written.md5,
         file: written.file.id(),
     };
-    let inner = Arc::clone(inner);
     let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-    blocking(move || {
-        let txn = inner.db.begin_write().map_err(index_err("begin write"))?;
-        let replaced: Option<PartRecord> = {
-            let uploads = txn.open_table(UPLOADS).map_err(index_err("open uploads"))?;
-            index::read_upload(&uploads, &bucket, &key, &upload_id)?;
-            let mut parts = txn.open_table(PARTS).map_err(index_err("open parts"))?;
-            let value = encode(&record)?;
-            let old = parts
-                .insert((upload_id.as_str(), part_number), value.as_slice())
-                .map_err(index_err("insert part"))?;
-            old.map(|v| decode(v.value())).transpose()?
-        };
-        if let Err(e) = inner.failpoints.trigger("upload_part.before_index_commit") {
-            written.file.abandon();
-            return Err(e);
-        }
-        commit_keeping(txn, written.file, "commit part")?;
-        inner.failpoints.trigger("upload_part.after_index_commit")?;
-        if let Some(old) = replaced {
-            inner.data.remove_files([old.file]);
-        }
-        Ok(record.info)
+    let commit = Commit::new("commit part", move |txn: &WriteTransaction| {
+        let uploads = txn.open_table(UPLOADS).map_err(index_err("open uploads"))?;
+        index::read_upload(&uploads, &bucket, &key, &upload_id)?;
+        let mut parts = txn.open_table(PARTS).map_err(index_err("open parts"))?;
+        let value = encode(&record)?;
+        // The upload exists; from here on only index errors (see `committer/mod.rs`).
+        let replaced: Option<PartRecord> = parts
+            .insert((upload_id.as_str(), part_number), value.as_slice())
+            .map_err(index_err("insert part"))?
+            .map(|v| decode(v.value()))
+            .transpose()?;
+        Ok(Applied::wrote(record.info, replaced.map(|p| p.file)))
     })
-    .await
+    .with_file(written.file)
+    .with_failpoint("upload_part.before_index_commit");
+    let done = inner.committer.submit(commit).await?;
+    done.finish(&inner.failpoints, "upload_part.after_index_commit")
+        .await
 }
 
 /// Checks what can be checked without the index: a non-empty list of part numbers in range,
@@ -202,78 +198,92 @@ pub(super) async fn complete(
     precondition: PutPrecondition,
 ) -> Result<ObjectMeta, StoreError> {
     validate_part_list(parts)?;
-    let inner = Arc::clone(inner);
     let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
     let listed = parts.to_vec();
-    blocking(move || commit_complete(&inner, &bucket, &key, &upload_id, &listed, &precondition))
+    let limits = inner.limits.clone();
+    let commit = Commit::new(
+        "commit multipart completion",
+        move |txn: &WriteTransaction| {
+            apply_complete(
+                txn,
+                &limits,
+                &bucket,
+                &key,
+                &upload_id,
+                &listed,
+                &precondition,
+            )
+        },
+    )
+    .with_failpoint("complete.before_commit");
+    let done = inner.committer.submit(commit).await?;
+    done.finish(&inner.failpoints, "complete.after_commit")
         .await
 }
 
-/// The CompleteMultipartUpload transaction. Blocking.
-fn commit_complete(
-    inner: &Inner,
+/// The CompleteMultipartUpload request inside a committer batch: reads and checks the upload,
+/// its parts and the precondition, then writes the object, removes the upload, its part
+/// records and the replaced version's inline bytes. The files of unlisted parts and of the
+/// replaced version are freed after the commit. Blocking.
+fn apply_complete(
+    txn: &WriteTransaction,
+    limits: &StoreLimits,
     bucket: &str,
     key: &str,
     upload_id: &str,
     listed: &[CompletedPart],
     precondition: &PutPrecondition,
-) -> Result<ObjectMeta, StoreError> {
-    let txn = inner.db.begin_write().map_err(index_err("begin write"))?;
-    let (meta, freed) = {
-        let buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
-        index::require_bucket(&buckets, bucket)?;
-        let mut uploads = txn.open_table(UPLOADS).map_err(index_err("open uploads"))?;
-        let upload = index::read_upload(&uploads, bucket, key, upload_id)?;
-        let mut parts = txn.open_table(PARTS).map_err(index_err("open parts"))?;
-        // Removed inside the transaction: any error below drops it uncommitted.
-        let mut stored: BTreeMap<u32, PartRecord> = remove_parts(&mut parts, upload_id)?
+) -> Result<Applied<ObjectMeta>, StoreError> {
+    let buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
+    index::require_bucket(&buckets, bucket)?;
+    let mut uploads = txn.open_table(UPLOADS).map_err(index_err("open uploads"))?;
+    let upload = index::read_upload(&uploads, bucket, key, upload_id)?;
+    let mut parts = txn.open_table(PARTS).map_err(index_err("open parts"))?;
+    let mut stored: BTreeMap<u32, PartRecord> =
+        index::read_parts(&parts, upload_id, 0, usize::MAX)?
             .into_iter()
             .map(|p| (p.info.part_number, p))
             .collect();
-        let chosen = choose_parts(inner, listed, &mut stored)?;
-        let mut objects = txn.open_table(OBJECTS).map_err(index_err("open objects"))?;
-        let current = index::read_object(&objects, bucket, key)?;
-        check_precondition(current.as_ref().map(|r| &r.meta), precondition, bucket, key)?;
-        let record = ObjectRecord {
-            meta: ObjectMeta {
-                key: key.to_owned(),
-                size: chosen.iter().map(|p| p.info.size).sum(),
-                etag: multipart_etag(chosen.iter().map(|p| &p.md5)),
-                last_modified: SystemTime::now(),
-                parts_count: Some(u32::try_from(chosen.len()).unwrap_or(MAX_PART_NUMBER)),
-                attrs: upload.attrs,
-            },
-            segments: chosen
-                .iter()
-                .map(|p| Segment {
-                    file: p.file,
-                    len: p.info.size,
-                })
-                .collect(),
-        };
-        let value = encode(&record)?;
-        objects
-            .insert((bucket, key.as_bytes()), value.as_slice())
-            .map_err(index_err("insert object"))?;
-        uploads
-            .remove((bucket, key, upload_id))
-            .map_err(index_err("remove upload"))?;
-        let mut freed: Vec<_> = stored.into_values().map(|p| p.file).collect();
-        freed.extend(current.iter().flat_map(ObjectRecord::files));
-        (record.meta, freed)
+    let chosen = choose_parts(limits, listed, &mut stored)?;
+    let mut objects = txn.open_table(OBJECTS).map_err(index_err("open objects"))?;
+    let current = index::read_object(&objects, bucket, key)?;
+    check_precondition(current.as_ref().map(|r| &r.meta), precondition, bucket, key)?;
+    let record = ObjectRecord {
+        meta: ObjectMeta {
+            key: key.to_owned(),
+            size: chosen.iter().map(|p| p.info.size).sum(),
+            etag: multipart_etag(chosen.iter().map(|p| &p.md5)),
+            last_modified: SystemTime::now(),
+            parts_count: Some(u32::try_from(chosen.len()).unwrap_or(MAX_PART_NUMBER)),
+            attrs: upload.attrs,
+        },
+        segments: chosen
+            .iter()
+            .map(|p| Segment::File {
+                file: p.file,
+                len: p.info.size,
+            })
+            .collect(),
     };
-    inner.failpoints.trigger("complete.before_commit")?;
-    txn.commit()
-        .map_err(index_err("commit multipart completion"))?;
-    inner.failpoints.trigger("complete.after_commit")?;
-    inner.data.remove_files(freed);
-    Ok(meta)
+    let value = encode(&record)?;
+    // Every check passed; from here on only index errors (see `committer/mod.rs`).
+    remove_parts(&mut parts, upload_id)?;
+    objects
+        .insert((bucket, key.as_bytes()), value.as_slice())
+        .map_err(index_err("insert object"))?;
+    inline::replace(txn, bucket, key, current.as_ref(), None)?;
+    uploads
+        .remove((bucket, key, upload_id))
+        .map_err(index_err("remove upload"))?;
+    let mut freed: Vec<_> = stored.into_values().map(|p| p.file).collect();
+    freed.extend(current.iter().flat_map(ObjectRecord::files));
+    Ok(Applied::wrote(record.meta, freed))
 }
 
 /// Takes the listed parts out of `stored` (leaving the unlisted ones), checking ETags, the
 /// minimum size of every part but the last, and the total size.
 fn choose_parts(
-    inner: &Inner,
+    limits: &StoreLimits,
     listed: &[CompletedPart],
     stored: &mut BTreeMap<u32, PartRecord>,
 ) -> Result<Vec<PartRecord>, StoreError> {
@@ -282,15 +292,15 @@ fn choose_parts(
         let invalid = || StoreError::InvalidPart {
             part_number: want.part_number,
         };
-        // `stored` is only used after success, so taking a part out before the ETag check
-        // is harmless on the error path.
+        // `stored` (a copy read from the index) is only used after success, so taking a part
+        // out before the ETag check is harmless on the error path.
         let part = stored.remove(&want.part_number).ok_or_else(invalid)?;
         if part.info.etag != want.etag.trim().trim_matches('"') {
             return Err(invalid());
         }
         chosen.push(part);
     }
-    let min = inner.limits.min_part_size.as_u64();
+    let min = limits.min_part_size.as_u64();
     if let Some((_, but_last)) = chosen.split_last()
         && let Some(small) = but_last.iter().find(|p| p.info.size < min)
     {
@@ -300,7 +310,7 @@ fn choose_parts(
             min,
         });
     }
-    let limit = inner.limits.max_object_size.as_u64();
+    let limit = limits.max_object_size.as_u64();
     if chosen.iter().map(|p| p.info.size).sum::<u64>() > limit {
         return Err(StoreError::EntityTooLarge { limit });
     }
@@ -314,29 +324,22 @@ pub(super) async fn abort(
     key: &str,
     upload_id: &str,
 ) -> Result<(), StoreError> {
-    let inner = Arc::clone(inner);
     let (bucket, key, upload_id) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-    blocking(move || {
-        let txn = inner.db.begin_write().map_err(index_err("begin write"))?;
-        let freed = {
-            let buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
-            index::require_bucket(&buckets, &bucket)?;
-            let mut uploads = txn.open_table(UPLOADS).map_err(index_err("open uploads"))?;
-            let removed = uploads
-                .remove((bucket.as_str(), key.as_str(), upload_id.as_str()))
-                .map_err(index_err("remove upload"))?;
-            if removed.is_none() {
-                return Err(StoreError::NoSuchUpload { upload_id });
-            }
-            drop(removed);
-            let mut parts = txn.open_table(PARTS).map_err(index_err("open parts"))?;
-            remove_parts(&mut parts, &upload_id)?
-        };
-        txn.commit().map_err(index_err("commit upload abort"))?;
-        inner.data.remove_files(freed.into_iter().map(|p| p.file));
-        Ok(())
-    })
-    .await
+    let commit = Commit::new("commit upload abort", move |txn: &WriteTransaction| {
+        let buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
+        index::require_bucket(&buckets, &bucket)?;
+        let mut uploads = txn.open_table(UPLOADS).map_err(index_err("open uploads"))?;
+        index::read_upload(&uploads, &bucket, &key, &upload_id)?;
+        // The upload exists; from here on only index errors (see `committer/mod.rs`).
+        uploads
+            .remove((bucket.as_str(), key.as_str(), upload_id.as_str()))
+            .map_err(index_err("remove upload"))?;
+        let mut parts = txn.open_table(PARTS).map_err(index_err("open parts"))?;
+        let freed = remove_parts(&mut parts, &upload_id)?;
+        Ok(Applied::wrote((), freed.into_iter().map(|p| p.file)))
+    });
+    inner.committer.submit(commit).await?.free().await;
+    Ok(())
 }
 
 /// Lists an upload's parts from `part_number_marker` on.

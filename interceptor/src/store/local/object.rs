@@ -1,20 +1,29 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Whole-object operations: head, get, put, delete.
 //!
-//! PUT writes and fsyncs a new data file first, then commits the record in one redb write
-//! transaction that also checks the bucket and the precondition; the version it replaces
-//! loses its files only after that commit. Until the commit the new file is owned by a
-//! [`NewFile`] guard, moved into the blocking commit task so that a request dropped while the
-//! commit runs cannot remove a file the index is about to reference.
+//! PUT takes one of two paths, chosen by the declared length. Up to `StoreLimits::inline_max`
+//! the body is collected in memory and committed with its record (`inline.rs`). Otherwise it is
+//! written and fsynced into a new data file first, and the record referencing the file is
+//! committed second. Either way the record commits in one committer request that also checks
+//! the bucket and the precondition, and the version it replaces loses its bytes in the same
+//! transaction (inline bytes) or right after the commit (files). Until the commit the new file
+//! is owned by a [`NewFile`] guard that travels with the request, so that a request dropped
+//! while its commit is queued or running cannot remove a file the index is about to reference.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::data::{self, BodyLimits, NewFile};
-use super::index::{self, BUCKETS, OBJECTS, ObjectRecord, Segment, decode, encode, index_err};
-use super::{Inner, blocking, read};
+use bytes::Bytes;
+use redb::WriteTransaction;
+
+use super::committer::{Applied, Commit};
+use super::data::{self, BodyLimits};
+use super::index::{self, BUCKETS, OBJECTS, ObjectRecord, Segment, encode, index_err};
+use super::read::{self, OpenedVersion};
+use super::{Inner, blocking, inline};
 use crate::store::{
-    BodyStream, ByteRange, ObjectMeta, ObjectReader, PutOptions, PutPrecondition, StoreError,
+    BodyStream, ByteRange, ObjectAttrs, ObjectMeta, ObjectReader, PutOptions, PutPrecondition,
+    StoreError,
 };
 
 /// Returns an object's metadata.
@@ -47,20 +56,23 @@ pub(super) async fn get(
 ) -> Result<ObjectReader, StoreError> {
     let task_inner = Arc::clone(inner);
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
-    let (opened, body) = blocking(move || {
-        let mut opened = read::open_version(&task_inner, &bucket, &key, range)?;
-        let body = read::prepare_body(std::mem::take(&mut opened.pieces))?;
-        Ok((opened, body))
+    let (meta, range, body) = blocking(move || {
+        let OpenedVersion {
+            meta,
+            range,
+            source,
+        } = read::open_version(&task_inner, &bucket, &key, range)?;
+        Ok((meta, range, read::prepare_body(source)?))
     })
     .await?;
     Ok(ObjectReader {
-        meta: opened.meta,
-        range: opened.range,
+        meta,
+        range,
         body: read::into_stream(body),
     })
 }
 
-/// Stores a whole object.
+/// Stores a whole object: inline when it declares a length of at most `inline_max`.
 pub(super) async fn put(
     inner: &Arc<Inner>,
     bucket: &str,
@@ -68,117 +80,150 @@ pub(super) async fn put(
     body: BodyStream,
     options: PutOptions,
 ) -> Result<ObjectMeta, StoreError> {
-    // Refuse early rather than stream a body into a bucket that does not exist; the commit
-    // checks again.
-    ensure_bucket(inner, bucket).await?;
+    let inline_max = inner.limits.inline_max.as_u64();
     let limits = BodyLimits {
         max_len: inner.limits.max_object_size.as_u64(),
         expected_len: options.expected_len,
         content_md5: options.content_md5,
     };
+    match options.expected_len {
+        Some(len) if inline_max > 0 && len <= inline_max => {
+            put_inline(inner, bucket, key, body, limits, options).await
+        }
+        _ => put_file(inner, bucket, key, body, limits, options).await,
+    }
+}
+
+/// The PUT of a small object: body in memory, bytes committed with the record. No early
+/// bucket check: the commit checks, and the body is at most `inline_max` bytes of memory.
+async fn put_inline(
+    inner: &Arc<Inner>,
+    bucket: &str,
+    key: &str,
+    body: BodyStream,
+    limits: BodyLimits,
+    options: PutOptions,
+) -> Result<ObjectMeta, StoreError> {
+    let collected = inline::collect_body(body, limits).await?;
+    let len = collected.bytes.len() as u64;
+    let record = new_record(
+        key,
+        len,
+        collected.md5,
+        Segment::Inline { len },
+        options.attrs,
+    );
+    let bucket = bucket.to_owned();
+    let precondition = options.precondition;
+    let bytes = collected.bytes;
+    let commit = Commit::new("commit object", move |txn: &WriteTransaction| {
+        apply_put(txn, &bucket, record, Some(&bytes), &precondition)
+    })
+    .with_failpoint("put.before_index_commit");
+    let done = inner.committer.submit(commit).await?;
+    done.finish(&inner.failpoints, "put.after_index_commit")
+        .await
+}
+
+/// The PUT of a streamed object: body into a durable data file, then the record.
+async fn put_file(
+    inner: &Arc<Inner>,
+    bucket: &str,
+    key: &str,
+    body: BodyStream,
+    limits: BodyLimits,
+    options: PutOptions,
+) -> Result<ObjectMeta, StoreError> {
+    // Refuse early rather than stream a body into a bucket that does not exist; the commit
+    // checks again.
+    ensure_bucket(inner, bucket).await?;
     let written = data::write_body(&inner.data, body, limits).await?;
     if let Err(e) = inner.failpoints.trigger("put.after_data_fsync") {
         written.file.abandon();
         return Err(e);
     }
-    let record = ObjectRecord {
-        meta: ObjectMeta {
-            key: key.to_owned(),
-            size: written.len,
-            etag: hex::encode(written.md5),
-            last_modified: SystemTime::now(),
-            parts_count: None,
-            attrs: options.attrs,
-        },
-        segments: vec![Segment {
-            file: written.file.id(),
-            len: written.len,
-        }],
+    let segment = Segment::File {
+        file: written.file.id(),
+        len: written.len,
     };
-    let task_inner = Arc::clone(inner);
+    let record = new_record(key, written.len, written.md5, segment, options.attrs);
     let bucket = bucket.to_owned();
     let precondition = options.precondition;
-    blocking(move || commit_put(&task_inner, &bucket, record, written.file, &precondition)).await
+    let commit = Commit::new("commit object", move |txn: &WriteTransaction| {
+        apply_put(txn, &bucket, record, None, &precondition)
+    })
+    .with_file(written.file)
+    .with_failpoint("put.before_index_commit");
+    let done = inner.committer.submit(commit).await?;
+    done.finish(&inner.failpoints, "put.after_index_commit")
+        .await
 }
 
-/// The PUT transaction. Blocking.
-fn commit_put(
-    inner: &Inner,
+/// The record of a new single-part version, stamped now.
+fn new_record(
+    key: &str,
+    size: u64,
+    md5: [u8; 16],
+    segment: Segment,
+    attrs: ObjectAttrs,
+) -> ObjectRecord {
+    ObjectRecord {
+        meta: ObjectMeta {
+            key: key.to_owned(),
+            size,
+            etag: hex::encode(md5),
+            last_modified: SystemTime::now(),
+            parts_count: None,
+            attrs,
+        },
+        segments: vec![segment],
+    }
+}
+
+/// The PUT request inside a committer batch: checks the bucket and the precondition, then
+/// writes the record (and its inline `bytes`, if any) and drops the replaced version's inline
+/// bytes. The replaced version's files are freed after the commit. Blocking.
+fn apply_put(
+    txn: &WriteTransaction,
     bucket: &str,
     record: ObjectRecord,
-    file: NewFile,
+    bytes: Option<&Bytes>,
     precondition: &PutPrecondition,
-) -> Result<ObjectMeta, StoreError> {
+) -> Result<Applied<ObjectMeta>, StoreError> {
     let key = record.meta.key.as_str();
-    let txn = inner.db.begin_write().map_err(index_err("begin write"))?;
-    let replaced = {
-        let buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
-        index::require_bucket(&buckets, bucket)?;
-        let mut objects = txn.open_table(OBJECTS).map_err(index_err("open objects"))?;
-        let current = index::read_object(&objects, bucket, key)?;
-        check_precondition(current.as_ref().map(|r| &r.meta), precondition, bucket, key)?;
-        let value = encode(&record)?;
-        objects
-            .insert((bucket, key.as_bytes()), value.as_slice())
-            .map_err(index_err("insert object"))?;
-        current
-    };
-    if let Err(e) = inner.failpoints.trigger("put.before_index_commit") {
-        file.abandon();
-        return Err(e);
-    }
-    commit_keeping(txn, file, "commit object")?;
-    inner.failpoints.trigger("put.after_index_commit")?;
-    if let Some(old) = replaced {
-        inner.data.remove_files(old.files());
-    }
-    Ok(record.meta)
-}
-
-/// Commits a transaction that references `file`. If the commit fails the file is left in
-/// place: a failed commit may still have reached the disk, and an orphan (removed by recovery
-/// at the next open) is harmless where a dangling reference is not.
-pub(super) fn commit_keeping(
-    txn: redb::WriteTransaction,
-    file: NewFile,
-    op: &'static str,
-) -> Result<(), StoreError> {
-    match txn.commit() {
-        Ok(()) => {
-            file.keep();
-            Ok(())
-        }
-        Err(e) => {
-            file.abandon();
-            Err(index_err(op)(e))
-        }
-    }
+    let buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
+    index::require_bucket(&buckets, bucket)?;
+    let mut objects = txn.open_table(OBJECTS).map_err(index_err("open objects"))?;
+    let current = index::read_object(&objects, bucket, key)?;
+    check_precondition(current.as_ref().map(|r| &r.meta), precondition, bucket, key)?;
+    let value = encode(&record)?;
+    // Every check passed; from here on only index errors (see `committer/mod.rs`).
+    objects
+        .insert((bucket, key.as_bytes()), value.as_slice())
+        .map_err(index_err("insert object"))?;
+    inline::replace(txn, bucket, key, current.as_ref(), bytes.map(|b| &b[..]))?;
+    let freed: Vec<_> = current.iter().flat_map(ObjectRecord::files).collect();
+    Ok(Applied::wrote(record.meta, freed))
 }
 
 /// Deletes an object; a missing key is fine.
 pub(super) async fn delete(inner: &Arc<Inner>, bucket: &str, key: &str) -> Result<(), StoreError> {
-    let inner = Arc::clone(inner);
     let (bucket, key) = (bucket.to_owned(), key.to_owned());
-    blocking(move || {
-        let txn = inner.db.begin_write().map_err(index_err("begin write"))?;
-        let removed: Option<ObjectRecord> = {
-            let buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
-            index::require_bucket(&buckets, &bucket)?;
-            let mut objects = txn.open_table(OBJECTS).map_err(index_err("open objects"))?;
-            let old = objects
-                .remove((bucket.as_str(), key.as_bytes()))
-                .map_err(index_err("remove object"))?;
-            old.map(|v| decode(v.value())).transpose()?
+    let commit = Commit::new("commit object deletion", move |txn: &WriteTransaction| {
+        let buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
+        index::require_bucket(&buckets, &bucket)?;
+        let mut objects = txn.open_table(OBJECTS).map_err(index_err("open objects"))?;
+        let Some(current) = index::read_object(&objects, &bucket, &key)? else {
+            return Ok(Applied::unchanged(()));
         };
-        let Some(removed) = removed else {
-            return Ok(()); // nothing to commit
-        };
-        txn.commit().map_err(index_err("commit object deletion"))?;
-        inner.failpoints.trigger("delete.after_commit")?;
-        inner.data.remove_files(removed.files());
-        Ok(())
-    })
-    .await
+        objects
+            .remove((bucket.as_str(), key.as_bytes()))
+            .map_err(index_err("remove object"))?;
+        inline::replace(txn, &bucket, &key, Some(&current), None)?;
+        Ok(Applied::wrote((), current.files()))
+    });
+    let done = inner.committer.submit(commit).await?;
+    done.finish(&inner.failpoints, "delete.after_commit").await
 }
 
 /// Fails with [`StoreError::NoSuchBucket`] unless the bucket exists (a read transaction).

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Reading an object: open its segment files, then stream the requested bytes.
+//! Reading an object: open its segment files (or take its inline bytes), then stream the
+//! requested bytes.
 //!
 //! Opening comes first and is done for every needed segment before any byte is read: once a
 //! file is open, a concurrent overwrite or delete that unlinks it no longer matters, so a
 //! reader always sees one whole version. [`open_version`] re-reads the index and retries when
-//! a file vanished between the index read and the open.
+//! a file vanished between the index read and the open. An inline object has no file: its
+//! bytes (the requested range of them) are copied out of the same read transaction that read
+//! its record, which is the whole version, with nothing to retry.
 //!
 //! A body of at most 1 MiB is read whole in the same blocking call that opened its files, so a
 //! small GET costs one trip to the blocking pool. A larger one comes from one blocking task per
@@ -23,15 +26,15 @@ use bytes::Bytes;
 use futures::Stream;
 use tokio::sync::mpsc;
 
-use super::Inner;
 use super::data::{DataDir, io_err};
 use super::index::{self, FileId, OBJECTS, ObjectRecord, Segment, index_err};
+use super::{Inner, inline};
 use crate::store::{BodyStream, ByteRange, ObjectMeta, ResolvedRange, StoreError};
 
 /// Bytes per read and per chunk of the body stream.
 const READ_CHUNK: u64 = 1 << 20;
 /// Bodies up to this size are read whole when opened, without a reader task.
-const INLINE_MAX: u64 = READ_CHUNK;
+const READ_WHOLE_MAX: u64 = READ_CHUNK;
 /// Chunks a reader may run ahead of its consumer.
 const READ_AHEAD: usize = 4;
 /// Index reads before giving up on an object whose files keep vanishing under overwrites.
@@ -46,18 +49,28 @@ pub(super) struct Piece {
     len: u64,
 }
 
-/// An object version with the files it needs already open.
+/// Where the bytes of an opened version come from.
+#[derive(Debug)]
+pub(super) enum Source {
+    /// An inline object's bytes (the requested range of them), read with its record.
+    Index(Bytes),
+    /// Open data files, in order.
+    Files(Vec<Piece>),
+}
+
+/// An object version with its bytes in hand: read already, or in files already open.
 #[derive(Debug)]
 pub(super) struct OpenedVersion {
     /// The version's metadata.
     pub(super) meta: ObjectMeta,
     /// The resolved range, when one was asked for.
     pub(super) range: Option<ResolvedRange>,
-    /// The open pieces, in order.
-    pub(super) pieces: Vec<Piece>,
+    /// The bytes of the range (or the whole version).
+    pub(super) source: Source,
 }
 
-/// Reads the current version of a key and opens the files covering `range`. Blocking.
+/// Reads the current version of a key and opens the files covering `range`, or takes its
+/// inline bytes. Blocking.
 pub(super) fn open_version(
     inner: &Inner,
     bucket: &str,
@@ -66,15 +79,18 @@ pub(super) fn open_version(
 ) -> Result<OpenedVersion, StoreError> {
     let mut last_missing: Option<FileId> = None;
     for _ in 0..OPEN_ATTEMPTS {
-        let record = read_current(inner, bucket, key)?;
-        let resolved = range.map(|r| r.resolve(record.meta.size)).transpose()?;
+        let current = read_current(inner, bucket, key, range)?;
+        let (record, resolved) = match current {
+            Current::Inline(opened) => return Ok(opened),
+            Current::Files { record, range } => (record, range),
+        };
         let (start, len) = resolved.map_or((0, record.meta.size), |r| (r.start, r.len));
         match open_pieces(&inner.data, &record.segments, start, len)? {
             Ok(pieces) => {
                 return Ok(OpenedVersion {
                     meta: record.meta,
                     range: resolved,
-                    pieces,
+                    source: Source::Files(pieces),
                 });
             }
             // The same file missing from the same version twice is not a race: the index
@@ -97,18 +113,46 @@ pub(super) fn open_version(
     ))
 }
 
-/// Reads the object record (in a fresh read transaction).
-fn read_current(inner: &Inner, bucket: &str, key: &str) -> Result<ObjectRecord, StoreError> {
+/// The current version as one read transaction saw it.
+enum Current {
+    /// An inline object, with its bytes: nothing left to open.
+    Inline(OpenedVersion),
+    /// A version in data files, with the range resolved against its size.
+    Files {
+        record: ObjectRecord,
+        range: Option<ResolvedRange>,
+    },
+}
+
+/// Reads the object record (in a fresh read transaction) and resolves the range; an inline
+/// object's bytes come from the same transaction.
+fn read_current(
+    inner: &Inner,
+    bucket: &str,
+    key: &str,
+    range: Option<ByteRange>,
+) -> Result<Current, StoreError> {
     let txn = inner.db.begin_read().map_err(index_err("begin read"))?;
     let buckets = txn
         .open_table(index::BUCKETS)
         .map_err(index_err("open buckets"))?;
     index::require_bucket(&buckets, bucket)?;
     let objects = txn.open_table(OBJECTS).map_err(index_err("open objects"))?;
-    index::read_object(&objects, bucket, key)?.ok_or_else(|| StoreError::NoSuchKey {
-        bucket: bucket.to_owned(),
-        key: key.to_owned(),
-    })
+    let record =
+        index::read_object(&objects, bucket, key)?.ok_or_else(|| StoreError::NoSuchKey {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        })?;
+    let range = range.map(|r| r.resolve(record.meta.size)).transpose()?;
+    if !record.is_inline() {
+        return Ok(Current::Files { record, range });
+    }
+    let bytes = inline::read(&txn, bucket, key, &record, range)?;
+    Ok(Current::Inline(OpenedVersion {
+        meta: record.meta,
+        range,
+        source: Source::Index(bytes),
+    }))
 }
 
 fn corrupt(bucket: &str, key: &str, detail: String) -> StoreError {
@@ -131,25 +175,36 @@ fn open_pieces(
     let mut pieces = Vec::new();
     let mut seg_start = 0u64;
     for seg in segments {
-        let seg_end = seg_start + seg.len;
-        if seg_end > start && seg_start < end && seg.len > 0 {
-            let path = data.path(seg.file);
+        let seg_end = seg_start + seg.len();
+        if seg_end > start && seg_start < end && seg.len() > 0 {
+            let &Segment::File {
+                file: id,
+                len: seg_len,
+            } = seg
+            else {
+                // Only ever the single segment of an inline object, read with its record.
+                return Err(StoreError::index(
+                    "open data files",
+                    io::Error::other("an inline segment among file segments"),
+                ));
+            };
+            let path = data.path(id);
             let file = match File::open(&path) {
                 Ok(file) => file,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(seg.file)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(id)),
                 Err(e) => return Err(io_err("open data file", &path)(e)),
             };
             let on_disk = file
                 .metadata()
                 .map_err(io_err("stat data file", &path))?
                 .len();
-            if on_disk < seg.len {
+            if on_disk < seg_len {
                 return Err(StoreError::Io {
                     op: "check data file length",
                     path,
                     source: io::Error::new(
                         io::ErrorKind::UnexpectedEof,
-                        format!("{on_disk} bytes on disk, {} recorded", seg.len),
+                        format!("{on_disk} bytes on disk, {seg_len} recorded"),
                     ),
                 });
             }
@@ -170,18 +225,22 @@ fn open_pieces(
 /// A body ready to hand out: read already, or open files for a reader task.
 #[derive(Debug)]
 pub(super) enum PreparedBody {
-    /// The whole requested byte range, read in the call that opened the files.
-    Inline(Bytes),
+    /// The whole requested byte range, in memory.
+    Whole(Bytes),
     /// Open pieces for [`stream_pieces`].
     Pieces(Vec<Piece>),
 }
 
-/// Reads small bodies (up to [`INLINE_MAX`]) at once, in the caller's blocking call: one trip
-/// to the blocking pool then serves a small GET whole. Larger ones are left to a reader task.
-/// Blocking.
-pub(super) fn prepare_body(pieces: Vec<Piece>) -> Result<PreparedBody, StoreError> {
+/// Hands inline bytes on as they are, and reads small bodies (up to [`READ_WHOLE_MAX`]) at
+/// once, in the caller's blocking call: one trip to the blocking pool then serves a small GET
+/// whole. Larger ones are left to a reader task. Blocking.
+pub(super) fn prepare_body(source: Source) -> Result<PreparedBody, StoreError> {
+    let pieces = match source {
+        Source::Index(bytes) => return Ok(PreparedBody::Whole(bytes)),
+        Source::Files(pieces) => pieces,
+    };
     let total: u64 = pieces.iter().map(|p| p.len).sum();
-    if total > INLINE_MAX {
+    if total > READ_WHOLE_MAX {
         return Ok(PreparedBody::Pieces(pieces));
     }
     let mut buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
@@ -209,14 +268,14 @@ pub(super) fn prepare_body(pieces: Vec<Piece>) -> Result<PreparedBody, StoreErro
             });
         }
     }
-    Ok(PreparedBody::Inline(Bytes::from(buf)))
+    Ok(PreparedBody::Whole(Bytes::from(buf)))
 }
 
 /// The body stream of a prepared body.
 pub(super) fn into_stream(body: PreparedBody) -> BodyStream {
     match body {
-        PreparedBody::Inline(bytes) if bytes.is_empty() => Box::pin(futures::stream::empty()),
-        PreparedBody::Inline(bytes) => Box::pin(futures::stream::iter([Ok(bytes)])),
+        PreparedBody::Whole(bytes) if bytes.is_empty() => Box::pin(futures::stream::empty()),
+        PreparedBody::Whole(bytes) => Box::pin(futures::stream::iter([Ok(bytes)])),
         PreparedBody::Pieces(pieces) => stream_pieces(pieces),
     }
 }

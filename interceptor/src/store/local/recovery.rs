@@ -7,6 +7,10 @@
 //! ran. [`remove_orphans`] runs at open, before any operation, and removes them along with any
 //! file whose name is not a data file id (temporary or foreign files). A referenced file that is
 //! missing is reported, not repaired: reads of that object fail with `Corrupt`.
+//!
+//! Inline objects take no part: their bytes commit atomically with their record, so a crash
+//! leaves no inline debris, and their records reference no file. A batch of the committer that
+//! failed or crashed before its commit leaves the data files its requests wrote, all orphans.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -17,7 +21,7 @@ use tracing::{info, warn};
 
 use super::data::{DataDir, io_err};
 use super::index::{
-    BUCKETS, FileId, OBJECTS, ObjectRecord, PARTS, PartRecord, UPLOADS, decode, index_err,
+    BUCKETS, FileId, INLINE, OBJECTS, ObjectRecord, PARTS, PartRecord, UPLOADS, decode, index_err,
 };
 use crate::store::StoreError;
 
@@ -46,11 +50,14 @@ pub(super) fn open_index(path: &Path) -> Result<Database, StoreError> {
         .map_err(index_err("create uploads table"))?;
     txn.open_table(PARTS)
         .map_err(index_err("create parts table"))?;
+    txn.open_table(INLINE)
+        .map_err(index_err("create inline table"))?;
     txn.commit().map_err(index_err("commit table creation"))?;
     Ok(db)
 }
 
-/// Every data file id the index references. Blocking; O(objects + parts).
+/// Every data file id the index references (inline objects reference none). Blocking;
+/// O(objects + parts).
 pub(super) fn referenced_ids(db: &Database) -> Result<HashSet<FileId>, StoreError> {
     let txn = db.begin_read().map_err(index_err("begin read"))?;
     let mut ids = HashSet::new();
