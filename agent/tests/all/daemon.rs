@@ -27,6 +27,20 @@ fn quarryd(args: &[&str]) -> Command {
     cmd
 }
 
+/// `quarryd` with `extra` flags, a data directory, and both listeners on kernel-chosen ports.
+fn on_ephemeral_ports(extra: &[&str], data_dir: &str) -> Command {
+    let mut args = extra.to_vec();
+    args.extend([
+        "--data-dir",
+        data_dir,
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    quarryd(&args)
+}
+
 /// A running daemon on ephemeral ports, with its stderr lines arriving on a channel.
 struct Daemon {
     child: Child,
@@ -54,17 +68,10 @@ impl Drop for KillOnDrop {
 
 impl Daemon {
     fn start(data_dir: &Path) -> Self {
-        let mut child = quarryd(&[
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("quarryd starts");
+        let mut child = on_ephemeral_ports(&[], data_dir.to_str().unwrap())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("quarryd starts");
         let (tx, lines) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || {
@@ -278,19 +285,12 @@ fn systemd_hears_ready_watchdog_and_stopping() {
     socket
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let child = quarryd(&[
-        "--data-dir",
-        dir.path().join("data").to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ])
-    .env("NOTIFY_SOCKET", &socket_path)
-    .env("WATCHDOG_USEC", "200000")
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let child = on_ephemeral_ports(&[], dir.path().join("data").to_str().unwrap())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut child = KillOnDrop(child);
     let mut received = Vec::new();
     let mut buf = [0u8; 4096];
@@ -318,16 +318,10 @@ fn json_logs_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("quarry.toml");
     std::fs::write(&cfg, "[log]\nformat = \"json\"\n").unwrap();
-    let mut child = quarryd(&[
-        "--config",
-        cfg.to_str().unwrap(),
-        "--data-dir",
+    let mut child = on_ephemeral_ports(
+        &["--config", cfg.to_str().unwrap()],
         dir.path().join("data").to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-    ])
+    )
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
