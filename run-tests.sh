@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 #
-# Run every test: formatting, lints, unit/integration tests, the release build, the end-to-end
-# tests with real S3 clients (aws CLI, boto3, the quarry CLI) and the crash test, docs, benches
-# (build only) and the no-default-features build. This is what CI runs (.ci/run).
+# Run every test: formatting, lints, unit/integration tests, the release build, the example
+# functions (built to wasm for the end-to-end tests), the end-to-end tests with real S3 clients
+# (aws CLI, boto3, the quarry CLI) and the crash test, docs, benches (build only) and the
+# no-default-features build. This is what CI runs (.ci/run).
 #
 #   ./run-tests.sh                 # everything, in order
 #   ./run-tests.sh e2e doc         # only the named steps (see STEPS below); e2e needs a release build
@@ -19,14 +20,16 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$ROOT"
 
 # Debian packages the tests need. Checked with dpkg-query; apt-get runs only if one is missing.
-# Later work will add: clang pocl-opencl-icd ocl-icd-opencl-dev libelf-dev
-APT_PACKAGES=(build-essential pkg-config ca-certificates python3 python3-venv)
+# Later work will add: pocl-opencl-icd ocl-icd-opencl-dev libelf-dev
+# clang, lld, wasi-libc, libclang-rt-14-dev-wasm32 and wabt: the functions step (C/WAT to wasm).
+APT_PACKAGES=(build-essential pkg-config ca-certificates python3 python3-venv
+  clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt)
 
 # Python packages for the end-to-end tests (aws CLI v1, boto3, pytest, requests).
 PIP_PACKAGES=(awscli boto3 pytest requests)
 PY_IMPORTS="import awscli, boto3, botocore, pytest, requests"
 
-STEPS=(fmt clippy test build e2e doc bench check-no-default)
+STEPS=(fmt clippy test build functions e2e doc bench check-no-default)
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
@@ -166,6 +169,7 @@ want fmt && step fmt cargo fmt --all -- --check
 want clippy && step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
 want test && step test cargo test --workspace --all-features
 want build && step build cargo build --release -p quarry-agent --bins
+want functions && step functions examples/functions/build.sh "$ROOT/target/functions"
 want e2e && step e2e run_e2e
 want doc && step doc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 # Benches use the bench profile (= release): reuses the release build's dependencies.
