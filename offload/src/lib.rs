@@ -1,10 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
 //! # quarry-offload
 //!
-//! Will own execution: the `Backend` seam (one execution engine: what it can run, how busy it
-//! is, run a job over a stream of chunks), the backends (WebAssembly workers, native CPU
-//! kernels, OpenCL devices loaded at run time, simulated devices from `quarry-sim`), the
-//! scheduler with its cost model, and the buffer pool that the store fills and functions read
-//! in place.
+//! Execution: the [`Backend`] seam (one execution engine: what it can run, how busy it is, run a
+//! job over a stream of chunks) and its backends, and [`pipeline`], which chains functions so
+//! that each one's output streams into the next one's input.
 //!
-//! Nothing is implemented yet; this crate holds its place in the dependency order.
+//! Today the one backend is the WebAssembly worker pool ([`WasmBackend`]): wasmtime with the
+//! pooling allocator, pre-instantiated modules, epoch interruption for CPU limits and the
+//! Unix-filter ABI v1 (WASI preview1; see `docs/functions.md`). Native kernels, OpenCL devices
+//! and simulated devices plug in behind the same trait; the scheduler that picks among them
+//! comes with them.
+
+pub mod backend;
+pub mod config;
+pub mod function;
+pub mod pipeline;
+
+pub use self::backend::wasm::{CompileError, WasmBackend};
+pub use self::backend::{
+    Backend, BackendError, BackendId, ChunkStream, DeviceClass, FunctionFailure, Job, Load,
+    OutputSink, RunReport, VariantKind,
+};
+pub use self::config::{OffloadConfig, WasmConfig};
+pub use self::function::{
+    BucketAccess, EffectState, Effects, Flow, FunctionLimits, FunctionSpec, HostError,
+    InvocationContext, ObjectFacts, Permission, Variant,
+};

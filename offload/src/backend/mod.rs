@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The `Backend` seam: one execution engine.
+//!
+//! A backend says what it can run ([`Backend::variant_for`]), how busy it is
+//! ([`Backend::load`]) and runs one job over a stream of chunks ([`Backend::run`]), writing its
+//! output into an [`OutputSink`] as it is produced. Real and simulated devices implement the same
+//! trait; the caller never asks which one it has. Dynamic dispatch happens once per job.
+
+pub mod wasm;
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+use tokio::sync::mpsc;
+
+use crate::function::{Effects, Flow, FunctionSpec, InvocationContext};
+
+/// Input or output bytes of a job: chunks, or the error that ended the stream.
+///
+/// The same shape as the interceptor's body stream, so a request or object body is a job's
+/// input without adaptation.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + Sync + 'static>>;
+
+/// A backend's name, as it appears in the `x-quarry-backend` header, metrics and logs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BackendId(pub String);
+
+impl fmt::Display for BackendId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The kind of device a backend runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceClass {
+    /// Host CPU cores.
+    Cpu,
+    /// A GPU.
+    Gpu,
+    /// An FPGA card.
+    Fpga,
+    /// A computational storage drive.
+    Csd,
+}
+
+/// How busy a backend is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Load {
+    /// Jobs running now.
+    pub running: usize,
+    /// Jobs that can run at once.
+    pub capacity: usize,
+    /// Jobs waiting for a slot.
+    pub queued: usize,
+}
+
+/// Which implementation of a function a backend would run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VariantKind {
+    /// A WebAssembly module.
+    Wasm,
+}
+
+/// One job: a function version and the facts of its invocation.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The function version to run; in-flight jobs keep the version they started with.
+    pub function: Arc<FunctionSpec>,
+    /// Event, object facts and params.
+    pub context: InvocationContext,
+    /// Which request the job runs in (decides the host calls it may make).
+    pub flow: Flow,
+    /// Where the function's requests to the host (headers, metadata, rewrites) are collected.
+    pub effects: Arc<Effects>,
+    /// Access to the trigger's bucket, for functions with the `read` or `write` permission.
+    pub bucket: Option<Arc<dyn crate::function::BucketAccess>>,
+}
+
+impl fmt::Debug for dyn crate::function::BucketAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BucketAccess")
+    }
+}
+
+/// Where a job writes its output. The receiving half is the job's output stream; it ends when
+/// the job ends, with an error item if the job failed after output began.
+#[derive(Debug, Clone)]
+pub struct OutputSink {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+}
+
+impl OutputSink {
+    /// A sink and the stream that yields what is written into it, holding at most `depth`
+    /// chunks in between (backpressure beyond that).
+    pub fn channel(depth: usize) -> (Self, mpsc::Receiver<io::Result<Bytes>>) {
+        let (tx, rx) = mpsc::channel(depth.max(1));
+        (Self { tx }, rx)
+    }
+
+    /// The underlying sender, for adapters.
+    pub fn sender(&self) -> &mpsc::Sender<io::Result<Bytes>> {
+        &self.tx
+    }
+
+    /// Ends the stream with `err` (the reader sees it as the last item). Ignored when the
+    /// reader is gone.
+    pub async fn fail(&self, err: io::Error) {
+        let _ = self.tx.send(Err(err)).await;
+    }
+}
+
+/// What a finished job measured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    /// The backend that ran it.
+    pub backend: String,
+    /// Input bytes the function read.
+    pub bytes_in: u64,
+    /// Output bytes it wrote.
+    pub bytes_out: u64,
+    /// CPU time charged to it.
+    pub cpu_time: Duration,
+    /// Wall-clock time from start to end.
+    pub wall_time: Duration,
+}
+
+/// How a function failed. Each variant is a value the S3 front end turns into an error naming
+/// the function.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FunctionFailure {
+    /// The function trapped (an unreachable, an out-of-bounds access, a stack overflow...).
+    #[error("trapped: {0}")]
+    Trap(String),
+    /// It exited with a non-zero status.
+    #[error("exited with status {0}")]
+    Exit(i32),
+    /// It tried to grow its memory past its limit.
+    #[error("exceeded its memory limit of {limit}")]
+    MemoryLimit {
+        /// The limit.
+        limit: bytesize::ByteSize,
+    },
+    /// It used more CPU time than allowed.
+    #[error("exceeded its CPU-time limit of {limit:?}")]
+    CpuTime {
+        /// The limit.
+        limit: Duration,
+    },
+    /// It ran longer than allowed.
+    #[error("exceeded its time limit of {limit:?}")]
+    Timeout {
+        /// The limit.
+        limit: Duration,
+    },
+    /// It produced no output within the allowed time.
+    #[error("wrote no output within its first-byte limit of {limit:?}")]
+    FirstByteTimeout {
+        /// The limit.
+        limit: Duration,
+    },
+    /// It wrote more than allowed.
+    #[error("exceeded its output limit of {limit}")]
+    OutputLimit {
+        /// The limit.
+        limit: bytesize::ByteSize,
+    },
+    /// The reader of its output went away (the client disconnected).
+    #[error("was cancelled: the reader of its output went away")]
+    Cancelled,
+    /// Its input failed (the object could not be read, or the client's upload broke off).
+    #[error("its input failed: {0}")]
+    Input(String),
+}
+
+/// Why a job did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The function failed; the message names it.
+    #[error("function {function} on {backend} {cause}")]
+    FunctionFailed {
+        /// `name@vN`.
+        function: String,
+        /// The backend that ran it.
+        backend: String,
+        /// What went wrong.
+        cause: FunctionFailure,
+    },
+    /// The function rejected the request through the `reject` host call.
+    #[error("function {function} rejected the request ({status}): {message}")]
+    Rejected {
+        /// `name@vN`.
+        function: String,
+        /// HTTP status to answer with (400..=599).
+        status: u16,
+        /// The function's message.
+        message: String,
+    },
+    /// No slot came free within the queue timeout.
+    #[error("backend {backend} is busy: all {capacity} slots stayed taken for {waited:?}")]
+    Overloaded {
+        /// The busy backend.
+        backend: String,
+        /// Its slots.
+        capacity: usize,
+        /// How long the job waited.
+        waited: Duration,
+    },
+    /// The backend holds no variant of the function it was asked to run.
+    #[error("backend {backend} cannot run function {function}")]
+    Unsupported {
+        /// `name@vN`.
+        function: String,
+        /// The backend.
+        backend: String,
+    },
+    /// The engine failed to set up the job (not the function's fault).
+    #[error("backend {backend} could not start function {function}: {message}")]
+    Setup {
+        /// `name@vN`.
+        function: String,
+        /// The backend.
+        backend: String,
+        /// The engine's message.
+        message: String,
+    },
+}
+
+impl BackendError {
+    /// Whether the job may succeed if tried again later (overload).
+    pub fn is_overload(&self) -> bool {
+        matches!(self, Self::Overloaded { .. })
+    }
+}
+
+/// One execution engine. Real and simulated devices implement the same trait.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Its name in headers, metrics and logs.
+    fn id(&self) -> &BackendId;
+    /// The device it runs on.
+    fn class(&self) -> DeviceClass;
+    /// The variant of `function` it would run, if it holds one.
+    fn variant_for(&self, function: &FunctionSpec) -> Option<VariantKind>;
+    /// How busy it is now.
+    fn load(&self) -> Load;
+    /// Runs `job` over `input`, writing output into `out` as it is produced. Output ends when
+    /// this returns (the sink is dropped); on failure after output began, the caller ends the
+    /// stream with an error item.
+    async fn run(
+        &self,
+        job: Job,
+        input: ChunkStream,
+        out: OutputSink,
+    ) -> Result<RunReport, BackendError>;
+}
