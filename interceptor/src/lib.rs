@@ -30,9 +30,13 @@
 //! paths.
 
 pub mod config;
+pub mod events;
+pub mod functions;
+pub mod hooks;
 pub mod metrics;
 pub mod s3;
 pub mod store;
+pub mod triggers;
 
 pub use store::local::LocalStore;
 pub use store::memory::MemStore;

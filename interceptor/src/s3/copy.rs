@@ -98,6 +98,7 @@ impl S3Frontend {
             expected_len: Some(reader.meta.size),
             content_md5: None,
             precondition: PutPrecondition::None,
+            late_metadata: None,
         };
         let meta = self
             .store

@@ -18,6 +18,7 @@ pub mod error;
 mod list;
 mod multipart;
 mod object;
+pub mod params;
 mod service;
 
 pub use self::access::{OperationSlot, QuarryAccess};
@@ -31,6 +32,7 @@ use s3s::dto::*;
 use s3s::{S3, S3Error, S3Request, S3Response, S3Result};
 
 use crate::config::S3Limits;
+use crate::hooks::Hooks;
 use crate::metrics::S3Metrics;
 use crate::store::{ObjectStore, StoreError};
 
@@ -40,6 +42,7 @@ pub struct S3Frontend {
     store: Arc<dyn ObjectStore>,
     limits: S3Limits,
     metrics: S3Metrics,
+    hooks: Option<Arc<Hooks>>,
 }
 
 impl std::fmt::Debug for S3Frontend {
@@ -57,7 +60,14 @@ impl S3Frontend {
             store,
             limits,
             metrics,
+            hooks: None,
         }
+    }
+
+    /// Runs functions on requests: triggers and explicit invocation (`x-quarry-function`).
+    pub fn with_hooks(mut self, hooks: Arc<Hooks>) -> Self {
+        self.hooks = Some(hooks);
+        self
     }
 
     /// Maps a store error to S3, counting it in the store-error metric.

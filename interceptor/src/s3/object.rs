@@ -27,6 +27,7 @@ impl S3Frontend {
             expected_len: declared_len(input.body.as_ref()),
             content_md5: content_md5(input.content_md5.as_deref())?,
             precondition: put_precondition(input.if_match.take(), input.if_none_match.take())?,
+            late_metadata: None,
         };
         let body = verified_body(input.body.take(), declared);
         let meta = self

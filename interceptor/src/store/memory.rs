@@ -342,7 +342,7 @@ impl ObjectStore for MemStore {
                 etag: hex::encode(md5),
                 last_modified: SystemTime::now(),
                 parts_count: None,
-                attrs: options.attrs,
+                attrs: options.final_attrs(),
             };
             b.objects.insert(
                 key.to_owned(),
@@ -352,6 +352,28 @@ impl ObjectStore for MemStore {
                 },
             );
             Ok(meta)
+        })
+    }
+
+    async fn update_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        metadata: BTreeMap<String, String>,
+    ) -> Result<ObjectMeta, StoreError> {
+        self.with_bucket(bucket, |b| {
+            let object = b.objects.get_mut(key).ok_or_else(|| StoreError::NoSuchKey {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            })?;
+            if object.meta.etag != etag {
+                return Err(StoreError::PreconditionFailed {
+                    key: key.to_owned(),
+                });
+            }
+            object.meta.attrs.user_metadata.extend(metadata);
+            Ok(object.meta.clone())
         })
     }
 

@@ -69,6 +69,17 @@ pub trait ObjectStore: Send + Sync + 'static {
         options: PutOptions,
     ) -> Result<ObjectMeta, StoreError>;
 
+    /// Merges `metadata` into the user metadata of `key`, atomically, if its current version
+    /// still has ETag `etag` ([`StoreError::PreconditionFailed`] otherwise). Data, ETag and the
+    /// other headers stay as they are.
+    async fn update_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        metadata: std::collections::BTreeMap<String, String>,
+    ) -> Result<ObjectMeta, StoreError>;
+
     /// Deletes an object. Deleting a missing key succeeds (S3 semantics); a missing bucket
     /// does not.
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError>;

@@ -79,6 +79,20 @@ pub struct PutOptions {
     pub content_md5: Option<[u8; 16]>,
     /// Condition on the current version (ignored for parts).
     pub precondition: PutPrecondition,
+    /// User metadata decided while the body streams (by a function on a `put` trigger), merged
+    /// into `attrs` after the body ended and before the commit (ignored for parts).
+    pub late_metadata: Option<std::sync::Arc<quarry_offload::Effects>>,
+}
+
+impl PutOptions {
+    /// `attrs` with the late metadata merged in; call once the body has ended.
+    pub fn final_attrs(&self) -> ObjectAttrs {
+        let mut attrs = self.attrs.clone();
+        if let Some(effects) = &self.late_metadata {
+            attrs.user_metadata.extend(effects.snapshot().metadata);
+        }
+        attrs
+    }
 }
 
 /// A requested byte range, as HTTP `Range` gives it.

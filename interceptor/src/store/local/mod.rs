@@ -243,6 +243,16 @@ impl ObjectStore for LocalStore {
         object::put(&self.inner, bucket, key, body, options).await
     }
 
+    async fn update_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        metadata: std::collections::BTreeMap<String, String>,
+    ) -> Result<ObjectMeta, StoreError> {
+        object::update_metadata(&self.inner, bucket, key, etag, metadata).await
+    }
+
     async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
         object::delete(&self.inner, bucket, key).await
     }

@@ -111,7 +111,7 @@ async fn put_inline(
         len,
         collected.md5,
         Segment::Inline { len },
-        options.attrs,
+        options.final_attrs(),
     );
     let bucket = bucket.to_owned();
     let precondition = options.precondition;
@@ -146,7 +146,7 @@ async fn put_file(
         file: written.file.id(),
         len: written.len,
     };
-    let record = new_record(key, written.len, written.md5, segment, options.attrs);
+    let record = new_record(key, written.len, written.md5, segment, options.final_attrs());
     let bucket = bucket.to_owned();
     let precondition = options.precondition;
     let commit = Commit::new("commit object", move |txn: &WriteTransaction| {
@@ -204,6 +204,38 @@ fn apply_put(
     inline::replace(txn, bucket, key, current.as_ref(), bytes.map(|b| &b[..]))?;
     let freed: Vec<_> = current.iter().flat_map(ObjectRecord::files).collect();
     Ok(Applied::wrote(record.meta, freed))
+}
+
+/// Merges user metadata into the current version if its ETag is `etag`.
+pub(super) async fn update_metadata(
+    inner: &Arc<Inner>,
+    bucket: &str,
+    key: &str,
+    etag: &str,
+    metadata: std::collections::BTreeMap<String, String>,
+) -> Result<ObjectMeta, StoreError> {
+    let (bucket, key, etag) = (bucket.to_owned(), key.to_owned(), etag.to_owned());
+    let commit = Commit::new("commit metadata update", move |txn: &WriteTransaction| {
+        let buckets = txn.open_table(BUCKETS).map_err(index_err("open buckets"))?;
+        index::require_bucket(&buckets, &bucket)?;
+        let mut objects = txn.open_table(OBJECTS).map_err(index_err("open objects"))?;
+        let Some(mut record) = index::read_object(&objects, &bucket, &key)? else {
+            return Err(StoreError::NoSuchKey { bucket, key });
+        };
+        if record.meta.etag != etag {
+            return Err(StoreError::PreconditionFailed { key });
+        }
+        record.meta.attrs.user_metadata.extend(metadata);
+        let value = encode(&record)?;
+        // Every check passed; from here on only index errors (see `committer/mod.rs`).
+        objects
+            .insert((bucket.as_str(), key.as_bytes()), value.as_slice())
+            .map_err(index_err("update object"))?;
+        Ok(Applied::wrote(record.meta, Vec::new()))
+    });
+    let done = inner.committer.submit(commit).await?;
+    done.finish(&inner.failpoints, "update_metadata.after_commit")
+        .await
 }
 
 /// Deletes an object; a missing key is fine.

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use wasmtime::{Caller, Extern, Linker};
 use wasmtime_wasi::p1::WasiP1Ctx;
 
+use super::io::StreamState;
 use super::limits::{CpuMeter, MemoryLimiter};
 use crate::function::{BucketAccess, Effects, Flow, HostError, Permission};
 
@@ -93,6 +94,7 @@ impl HostState {
                 effects: Effects::new(),
                 permissions: Vec::new(),
                 bucket: None,
+                streams: Arc::default(),
             },
         }
     }
@@ -104,6 +106,7 @@ pub(super) struct HostCalls {
     pub(super) effects: Arc<Effects>,
     pub(super) permissions: Vec<Permission>,
     pub(super) bucket: Option<Arc<dyn BucketAccess>>,
+    pub(super) streams: Arc<StreamState>,
 }
 
 /// Adds the `quarry` module to `linker`.
@@ -172,7 +175,9 @@ fn is_meta_name(name: &str) -> bool {
 }
 
 fn set_header(mut caller: Caller<'_, HostState>, np: u32, nl: u32, vp: u32, vl: u32) -> i32 {
-    if !matches!(caller.data().calls.flow, Flow::BeforeRead | Flow::Read) {
+    let calls = &caller.data().calls;
+    if !matches!(calls.flow, Flow::BeforeRead | Flow::Read) || calls.streams.wrote_any() {
+        // Headers go out with the first output byte; later ones cannot be sent.
         return code::NOT_AVAILABLE;
     }
     let (Some(name), Some(value)) = (
@@ -185,7 +190,10 @@ fn set_header(mut caller: Caller<'_, HostState>, np: u32, nl: u32, vp: u32, vl: 
     let allowed = SETTABLE_HEADERS.contains(&name.as_str())
         || (name.starts_with("x-amz-meta-") && is_meta_name(&name["x-amz-meta-".len()..]))
         || (name.starts_with("x-quarry-") && is_meta_name(&name["x-quarry-".len()..]));
-    if !allowed || !is_header_value(&value) {
+    if !allowed {
+        return code::NOT_PERMITTED;
+    }
+    if !is_header_value(&value) {
         return code::INVALID;
     }
     if name == "content-length" && value.parse::<u64>().is_err() {

@@ -101,6 +101,7 @@ pub(super) async fn run(
             effects: Arc::clone(&job.effects),
             permissions: function.permissions.clone(),
             bucket: job.bucket.clone(),
+            streams: Arc::clone(&streams),
         },
     };
     let mut store = Store::new(&backend.engine, state);

@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The function registry: deploy, list, show, update and delete functions, persisted in the
+//! node's catalog.
+//!
+//! Deploying validates and compiles the module (a module that imports something the host does
+//! not offer is refused, naming the import), writes the module and the compiled artifact under
+//! `functions/<name>/` in the data directory, then commits the record. A restart loads the
+//! compiled artifacts instead of recompiling. Deploying an existing name adds a version;
+//! invocations already running keep the version they started with.
+
+pub mod catalog;
+pub mod package;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use bytesize::ByteSize;
+use quarry_offload::{CompileError, FunctionLimits, FunctionSpec, Permission, Variant, WasmBackend};
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use self::catalog::{Catalog, CatalogError, FUNCTIONS, db_err, decode, encode};
+pub use self::package::Manifest;
+
+/// Longest function name.
+const MAX_NAME: usize = 64;
+
+/// A deployed function version as the catalog keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionRecord {
+    /// Its name.
+    pub name: String,
+    /// Its version, 1 for the first deploy of the name.
+    pub version: u64,
+    /// One line from the manifest.
+    pub description: String,
+    /// Limits every run is held to.
+    pub limits: FunctionLimits,
+    /// What it may do beyond its input and output.
+    pub permissions: Vec<Permission>,
+    /// Default params (manifest, then `fn deploy --param`).
+    pub params: BTreeMap<String, String>,
+    /// SHA-256 of the module as deployed, hex.
+    pub sha256: String,
+    /// Size of the module as deployed.
+    pub module_size: u64,
+    /// When this version was deployed.
+    pub deployed_at: SystemTime,
+}
+
+/// Options given at deploy time; each overrides the manifest.
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    /// Memory limit.
+    pub memory: Option<ByteSize>,
+    /// Total time limit (CPU time and first-byte limits are capped at it).
+    pub timeout: Option<Duration>,
+    /// Default params, over the manifest's.
+    pub params: BTreeMap<String, String>,
+}
+
+/// A version ready to run.
+#[derive(Debug)]
+pub struct Deployed {
+    /// Its record.
+    pub record: FunctionRecord,
+    /// What the engines need.
+    pub spec: Arc<FunctionSpec>,
+}
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FunctionError {
+    /// The name is not acceptable.
+    #[error(
+        "function name {name:?} is not valid: use 1 to {MAX_NAME} lowercase letters, digits, '-' or '_', starting with a letter or digit"
+    )]
+    BadName {
+        /// The name.
+        name: String,
+    },
+    /// The package is malformed.
+    #[error("bad function package: {message}")]
+    BadPackage {
+        /// What is wrong.
+        message: String,
+    },
+    /// The manifest names another function.
+    #[error("the package's manifest names function {manifest:?}, but it is being deployed as {name:?}")]
+    NameMismatch {
+        /// The deploy name.
+        name: String,
+        /// The manifest's name.
+        manifest: String,
+    },
+    /// The module does not compile or uses what the host does not offer.
+    #[error("function {name} was not deployed: {source}")]
+    Compile {
+        /// The function.
+        name: String,
+        /// Why.
+        #[source]
+        source: CompileError,
+    },
+    /// A limit is larger than the node allows.
+    #[error("function {name} asks for {what} {asked}; this node allows at most {allowed} (functions.wasm.max_memory)")]
+    LimitTooLarge {
+        /// The function.
+        name: String,
+        /// Which limit.
+        what: &'static str,
+        /// The value asked for.
+        asked: String,
+        /// The ceiling.
+        allowed: String,
+    },
+    /// No function by that name.
+    #[error("no function named {name:?} is deployed")]
+    NoSuchFunction {
+        /// The name.
+        name: String,
+    },
+    /// Triggers still use the function.
+    #[error("function {name} is used by trigger(s) {triggers:?}; remove them first")]
+    InUse {
+        /// The function.
+        name: String,
+        /// The triggers' ids.
+        triggers: Vec<u64>,
+    },
+    /// The catalog failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A module file could not be written or read.
+    #[error("function file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Deployed functions, by name.
+#[derive(Debug)]
+pub struct FunctionRegistry {
+    catalog: Arc<Catalog>,
+    dir: PathBuf,
+    backend: Arc<WasmBackend>,
+    live: RwLock<HashMap<String, Arc<Deployed>>>,
+}
+
+/// Whether `name` is a valid function name (also safe as a directory name).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+impl FunctionRegistry {
+    /// Opens the registry and loads every deployed function: from its compiled artifact when
+    /// that loads, otherwise by compiling the module again (and rewriting the artifact).
+    pub fn open(
+        catalog: Arc<Catalog>,
+        dir: PathBuf,
+        backend: Arc<WasmBackend>,
+    ) -> Result<Self, FunctionError> {
+        std::fs::create_dir_all(&dir).map_err(|source| FunctionError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let records: Vec<FunctionRecord> = catalog.read(|txn| {
+            let table = txn.open_table(FUNCTIONS).map_err(db_err("open functions"))?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(db_err("scan functions"))? {
+                let (_, value) = entry.map_err(db_err("scan functions"))?;
+                out.push(decode("functions", value.value())?);
+            }
+            Ok(out)
+        })?;
+        let registry = Self {
+            catalog,
+            dir,
+            backend,
+            live: RwLock::new(HashMap::new()),
+        };
+        let (mut cached, mut compiled) = (0, 0);
+        for record in records {
+            let files = registry.files(&record.name, record.version);
+            let module = match registry.backend.load_precompiled(&files.artifact) {
+                Ok(m) => {
+                    cached += 1;
+                    m
+                }
+                Err(e) => {
+                    tracing::info!(function = %record.name, "recompiling: {e}");
+                    let bytes = std::fs::read(&files.module).map_err(|source| FunctionError::Io {
+                        path: files.module.clone(),
+                        source,
+                    })?;
+                    let module = registry.backend.compile(&bytes).map_err(|source| {
+                        FunctionError::Compile {
+                            name: record.name.clone(),
+                            source,
+                        }
+                    })?;
+                    write_file(&files.artifact, &module_artifact(&record.name, &module)?)?;
+                    compiled += 1;
+                    module
+                }
+            };
+            registry.install(record, module);
+        }
+        if cached + compiled > 0 {
+            tracing::info!(cached, compiled, "loaded deployed functions");
+        }
+        Ok(registry)
+    }
+
+    /// Deploys `bytes` (a module or a package) as `name`: a new function or its next version.
+    /// Blocking (compiles); call it from a blocking task.
+    pub fn deploy(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        options: DeployOptions,
+    ) -> Result<FunctionRecord, FunctionError> {
+        if !valid_name(name) {
+            return Err(FunctionError::BadName {
+                name: name.to_owned(),
+            });
+        }
+        let package = package::unpack(bytes)?;
+        let manifest = package.manifest;
+        if let Some(m) = &manifest.name
+            && m != name
+        {
+            return Err(FunctionError::NameMismatch {
+                name: name.to_owned(),
+                manifest: m.clone(),
+            });
+        }
+        let limits = self.limits(name, manifest.limits, &options)?;
+        let module = self
+            .backend
+            .compile(&package.module)
+            .map_err(|source| FunctionError::Compile {
+                name: name.to_owned(),
+                source,
+            })?;
+        if module.initial_memory() > limits.memory.as_u64() {
+            return Err(FunctionError::Compile {
+                name: name.to_owned(),
+                source: CompileError::MemoryTooSmall {
+                    needed: module.initial_memory(),
+                    limit: limits.memory,
+                },
+            });
+        }
+        let artifact = module_artifact(name, &module)?;
+        let mut params = manifest.params;
+        params.extend(options.params);
+
+        let _guard = self.write_lock();
+        let version = self.get(name).map_or(1, |d| d.record.version + 1);
+        let files = self.files(name, version);
+        write_file(&files.module, &package.module)?;
+        write_file(&files.artifact, &artifact)?;
+        let record = FunctionRecord {
+            name: name.to_owned(),
+            version,
+            description: manifest.description,
+            limits,
+            permissions: manifest.permissions,
+            params,
+            sha256: hex::encode(Sha256::digest(&package.module)),
+            module_size: package.module.len() as u64,
+            deployed_at: SystemTime::now(),
+        };
+        let value = encode(&record);
+        self.catalog.write(true, |txn| {
+            let mut table = txn.open_table(FUNCTIONS).map_err(db_err("open functions"))?;
+            table
+                .insert(name, value.as_slice())
+                .map_err(db_err("write function"))?;
+            Ok(())
+        })?;
+        self.install(record.clone(), module);
+        self.remove_old_versions(name, version);
+        tracing::info!(function = %name, version, sha256 = %record.sha256, "deployed function");
+        Ok(record)
+    }
+
+    /// The live version of `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Deployed>> {
+        self.live
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// Every deployed function, by name.
+    pub fn list(&self) -> Vec<FunctionRecord> {
+        let mut out: Vec<FunctionRecord> = self
+            .live
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .map(|d| d.record.clone())
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// Deletes `name` unless `users` (the triggers that name it) is non-empty. Invocations
+    /// already running finish.
+    pub fn remove(&self, name: &str, users: Vec<u64>) -> Result<FunctionRecord, FunctionError> {
+        let _guard = self.write_lock();
+        let Some(deployed) = self.get(name) else {
+            return Err(FunctionError::NoSuchFunction {
+                name: name.to_owned(),
+            });
+        };
+        if !users.is_empty() {
+            return Err(FunctionError::InUse {
+                name: name.to_owned(),
+                triggers: users,
+            });
+        }
+        self.catalog.write(true, |txn| {
+            let mut table = txn.open_table(FUNCTIONS).map_err(db_err("open functions"))?;
+            table.remove(name).map_err(db_err("remove function"))?;
+            Ok(())
+        })?;
+        self.live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
+        let dir = self.dir.join(name);
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(path = %dir.display(), "cannot remove function files: {e}");
+        }
+        tracing::info!(function = %name, "deleted function");
+        Ok(deployed.record.clone())
+    }
+
+    /// Serialises deploys and deletes (the version number and files of one name).
+    fn write_lock(&self) -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn limits(
+        &self,
+        name: &str,
+        manifest: FunctionLimits,
+        options: &DeployOptions,
+    ) -> Result<FunctionLimits, FunctionError> {
+        let mut limits = manifest;
+        if let Some(memory) = options.memory {
+            limits.memory = memory;
+        }
+        if let Some(timeout) = options.timeout {
+            limits.timeout = timeout;
+            limits.cpu_time = limits.cpu_time.min(timeout);
+            limits.first_byte_timeout = limits.first_byte_timeout.min(timeout);
+        }
+        let ceiling = self.backend.config().max_memory;
+        if limits.memory > ceiling {
+            return Err(FunctionError::LimitTooLarge {
+                name: name.to_owned(),
+                what: "memory",
+                asked: limits.memory.to_string(),
+                allowed: ceiling.to_string(),
+            });
+        }
+        Ok(limits)
+    }
+
+    fn install(&self, record: FunctionRecord, module: Arc<quarry_offload::backend::wasm::WasmModule>) {
+        let spec = Arc::new(FunctionSpec {
+            name: record.name.clone(),
+            version: record.version,
+            limits: record.limits,
+            permissions: record.permissions.clone(),
+            variants: vec![Variant::Wasm(module)],
+        });
+        let name = record.name.clone();
+        self.live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name, Arc::new(Deployed { record, spec }));
+    }
+
+    fn files(&self, name: &str, version: u64) -> FunctionFiles {
+        let dir = self.dir.join(name);
+        FunctionFiles {
+            module: dir.join(format!("v{version}.wasm")),
+            artifact: dir.join(format!("v{version}.cwasm")),
+        }
+    }
+
+    fn remove_old_versions(&self, name: &str, current: u64) {
+        let Ok(entries) = std::fs::read_dir(self.dir.join(name)) else {
+            return;
+        };
+        let keep = [format!("v{current}.wasm"), format!("v{current}.cwasm")];
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&file) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// The files of one version.
+struct FunctionFiles {
+    module: PathBuf,
+    artifact: PathBuf,
+}
+
+fn module_artifact(
+    name: &str,
+    module: &quarry_offload::backend::wasm::WasmModule,
+) -> Result<Vec<u8>, FunctionError> {
+    module.serialize().map_err(|source| FunctionError::Compile {
+        name: name.to_owned(),
+        source,
+    })
+}
+
+/// Writes `bytes` to `path` durably: a temporary file, fsync, rename, directory fsync.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FunctionError> {
+    let io = |source| FunctionError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    Ok(())
+}

@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Request hooks: the glue between S3 requests, triggers and function chains.
+//!
+//! The front end asks [`Hooks::sync_chain`] whether a request is intercepted (a trigger on
+//! `before-get`, `after-get` or `put`, or an explicit `x-quarry-function`), starts the chain
+//! with [`Hooks::start`], and for operations that fire asynchronous events records intents
+//! ([`Hooks::async_triggers`], [`EventQueue`]). The event worker delivers through
+//! [`Hooks::deliver`].
+//!
+//! At most one chain intercepts a data flow. When a request names functions explicitly and a
+//! synchronous trigger also matches, they form one chain: on GET the trigger's functions run
+//! first and the explicit ones transform their output; on PUT the explicit ones run first and
+//! the trigger's (typically validation) see the final bytes. Params: function defaults, then
+//! the trigger's, then the request's; later wins.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use quarry_offload::pipeline::{self, Running};
+use quarry_offload::{
+    Backend, BucketAccess, ChunkStream, Effects, Flow, HostError, InvocationContext, Job,
+    ObjectFacts,
+};
+
+use crate::events::{Deliver, EventQueue, EventRecord};
+use crate::functions::{Deployed, FunctionRegistry};
+use crate::store::{ByteRange, ObjectStore, PutOptions, StoreError};
+use crate::triggers::{Event, RangePolicy, TriggerRecord, TriggerSet};
+
+/// Why a request's functions could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// A named function is not deployed.
+    #[error("no function named {name:?} is deployed{}", trigger.map(|t| format!(" (trigger {t} names it)")).unwrap_or_default())]
+    NoSuchFunction {
+        /// The name.
+        name: String,
+        /// The trigger that named it, if a trigger did.
+        trigger: Option<u64>,
+    },
+    /// A pipeline is too long.
+    #[error("at most {max} functions per request")]
+    TooManyFunctions {
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// Where a chain came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A trigger, possibly with explicit functions added.
+    Trigger(u64),
+    /// Only the request's `x-quarry-function`.
+    Explicit,
+}
+
+/// The functions that intercept one request, resolved to deployed versions.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// Stages in order.
+    pub stages: Vec<Arc<Deployed>>,
+    /// The trigger's params.
+    pub trigger_params: BTreeMap<String, String>,
+    /// The request's params.
+    pub explicit_params: BTreeMap<String, String>,
+    /// Where it came from.
+    pub origin: Origin,
+    /// Range requests over its output.
+    pub range: RangePolicy,
+}
+
+impl Chain {
+    /// `name@vN` of each stage, comma-separated: the value of `x-quarry-function` in responses.
+    pub fn label(&self) -> String {
+        self.stages
+            .iter()
+            .map(|d| d.spec.label())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The hooks of one node.
+pub struct Hooks {
+    /// Deployed functions.
+    pub registry: Arc<FunctionRegistry>,
+    /// Triggers.
+    pub triggers: Arc<TriggerSet>,
+    /// The async event queue.
+    pub events: Arc<EventQueue>,
+    backend: Arc<dyn Backend>,
+    store: Arc<dyn ObjectStore>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks").finish_non_exhaustive()
+    }
+}
+
+impl Hooks {
+    /// Hooks over these parts.
+    pub fn new(
+        registry: Arc<FunctionRegistry>,
+        triggers: Arc<TriggerSet>,
+        events: Arc<EventQueue>,
+        backend: Arc<dyn Backend>,
+        store: Arc<dyn ObjectStore>,
+    ) -> Self {
+        Self {
+            registry,
+            triggers,
+            events,
+            backend,
+            store,
+        }
+    }
+
+    /// The backend functions run on.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    fn resolve(&self, names: &[String], trigger: Option<u64>) -> Result<Vec<Arc<Deployed>>, HookError> {
+        names
+            .iter()
+            .map(|name| {
+                self.registry.get(name).ok_or_else(|| HookError::NoSuchFunction {
+                    name: name.clone(),
+                    trigger,
+                })
+            })
+            .collect()
+    }
+
+    /// The chain that intercepts a request for `event` (`before-get`, `after-get` or `put`) on
+    /// `bucket`/`key`, with the request's explicit functions (for `after-get` and `put`).
+    pub fn sync_chain(
+        &self,
+        bucket: &str,
+        key: &str,
+        event: Event,
+        explicit_functions: &[String],
+        explicit_params: &BTreeMap<String, String>,
+    ) -> Result<Option<Chain>, HookError> {
+        let trigger = self.triggers.matching(bucket, event, key).into_iter().next();
+        let explicit = if matches!(event, Event::AfterGet | Event::Put) {
+            self.resolve(explicit_functions, None)?
+        } else {
+            Vec::new()
+        };
+        let chain = match trigger {
+            None if explicit.is_empty() => return Ok(None),
+            None => Chain {
+                stages: explicit,
+                trigger_params: BTreeMap::new(),
+                explicit_params: explicit_params.clone(),
+                origin: Origin::Explicit,
+                range: RangePolicy::Transformed,
+            },
+            Some(t) => {
+                let mut stages = self.resolve(&t.functions, Some(t.id))?;
+                if event == Event::Put {
+                    let mut first = explicit;
+                    first.append(&mut stages);
+                    stages = first;
+                } else {
+                    stages.extend(explicit);
+                }
+                Chain {
+                    stages,
+                    trigger_params: t.params.clone(),
+                    explicit_params: explicit_params.clone(),
+                    origin: Origin::Trigger(t.id),
+                    range: t.range,
+                }
+            }
+        };
+        if chain.stages.len() > crate::triggers::MAX_PIPELINE {
+            return Err(HookError::TooManyFunctions {
+                max: crate::triggers::MAX_PIPELINE,
+            });
+        }
+        Ok(Some(chain))
+    }
+
+    /// Starts `chain` over `input`. All stages share one set of effects.
+    pub fn start(
+        &self,
+        chain: &Chain,
+        event: &str,
+        flow: Flow,
+        facts: ObjectFacts,
+        input: ChunkStream,
+    ) -> (Running, Arc<Effects>) {
+        let effects = Effects::new();
+        let bucket: Arc<dyn BucketAccess> = Arc::new(StoreBucket {
+            store: Arc::clone(&self.store),
+            bucket: facts.bucket.clone(),
+        });
+        let jobs = chain
+            .stages
+            .iter()
+            .map(|deployed| {
+                let mut params = deployed.record.params.clone();
+                params.extend(chain.trigger_params.clone());
+                params.extend(chain.explicit_params.clone());
+                Job {
+                    function: Arc::clone(&deployed.spec),
+                    context: InvocationContext {
+                        event: event.to_owned(),
+                        facts: facts.clone(),
+                        params,
+                    },
+                    flow,
+                    effects: Arc::clone(&effects),
+                    bucket: (!deployed.spec.permissions.is_empty()).then(|| Arc::clone(&bucket)),
+                }
+            })
+            .collect();
+        (pipeline::start(Arc::clone(&self.backend), jobs, input), effects)
+    }
+
+    /// Async triggers matching an operation that is about to run.
+    pub fn async_triggers(&self, bucket: &str, key: &str, event: Event) -> Vec<Arc<TriggerRecord>> {
+        if !self.triggers.watches(bucket) {
+            return Vec::new();
+        }
+        self.triggers.matching(bucket, event, key)
+    }
+
+    /// Recovery: whether the operation behind an intent may have committed.
+    pub async fn may_have_happened(&self, event: &EventRecord) -> bool {
+        let found = self.store.head_object(&event.bucket, &event.key).await;
+        match event.event {
+            Event::Delete => matches!(found, Err(StoreError::NoSuchKey { .. })),
+            _ => found.is_ok(),
+        }
+    }
+
+    /// The event worker's delivery function.
+    pub fn deliver(self: &Arc<Self>) -> Deliver {
+        let hooks = Arc::clone(self);
+        Arc::new(move |event| {
+            let hooks = Arc::clone(&hooks);
+            Box::pin(async move { hooks.deliver_one(event).await })
+        })
+    }
+
+    async fn deliver_one(&self, event: EventRecord) -> Result<(), String> {
+        let stages = self
+            .resolve(&event.functions, Some(event.trigger))
+            .map_err(|e| e.to_string())?;
+        let chain = Chain {
+            stages,
+            trigger_params: event.params.clone(),
+            explicit_params: BTreeMap::new(),
+            origin: Origin::Trigger(event.trigger),
+            range: RangePolicy::Refuse,
+        };
+        let mut facts = ObjectFacts {
+            bucket: event.bucket.clone(),
+            key: event.key.clone(),
+            ..ObjectFacts::default()
+        };
+        let (input, flow): (ChunkStream, Flow) = match event.event {
+            Event::Delete => (Box::pin(futures::stream::empty()), Flow::AfterDelete),
+            _ => match self.store.get_object(&event.bucket, &event.key, None).await {
+                Ok(reader) => {
+                    facts.size = Some(reader.meta.size);
+                    facts.etag = Some(reader.meta.etag.clone());
+                    facts.content_type = reader.meta.attrs.content_type.clone();
+                    facts.metadata = reader.meta.attrs.user_metadata.clone();
+                    (reader.body, Flow::AfterWrite)
+                }
+                Err(StoreError::NoSuchKey { .. } | StoreError::NoSuchBucket { .. }) => {
+                    tracing::info!(event = event.id, bucket = %event.bucket, key = %event.key, "event skipped: the object is gone");
+                    return Ok(());
+                }
+                Err(e) => return Err(format!("cannot read the object: {e}")),
+            },
+        };
+        let etag = facts.etag.clone();
+        let (running, effects) = self.start(&chain, event.event.as_str(), flow, facts, input);
+        let mut output = running.output;
+        while output.next().await.is_some() {}
+        running.done.await.map_err(|e| e.to_string())?;
+        let metadata = effects.snapshot().metadata;
+        if let (false, Some(etag)) = (metadata.is_empty(), etag) {
+            match self
+                .store
+                .update_metadata(&event.bucket, &event.key, &etag, metadata)
+                .await
+            {
+                Ok(_) => {}
+                Err(StoreError::PreconditionFailed { .. } | StoreError::NoSuchKey { .. }) => {
+                    tracing::info!(event = event.id, key = %event.key, "metadata not applied: the object changed meanwhile");
+                }
+                Err(e) => return Err(format!("cannot update the object's metadata: {e}")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A function's access to the trigger's bucket.
+struct StoreBucket {
+    store: Arc<dyn ObjectStore>,
+    bucket: String,
+}
+
+fn host_error(err: StoreError) -> HostError {
+    match err {
+        StoreError::NoSuchKey { .. } => HostError::NotFound,
+        StoreError::EntityTooLarge { .. } => HostError::TooLarge,
+        StoreError::InvalidRange { .. } => HostError::Invalid("range".to_owned()),
+        other => HostError::Io(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl BucketAccess for StoreBucket {
+    async fn size(&self, key: &str) -> Result<u64, HostError> {
+        self.store
+            .head_object(&self.bucket, key)
+            .await
+            .map(|m| m.size)
+            .map_err(host_error)
+    }
+
+    async fn read(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, HostError> {
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let range = ByteRange::FromTo {
+            first: offset,
+            last: Some(offset.saturating_add(len - 1)),
+        };
+        let reader = match self.store.get_object(&self.bucket, key, Some(range)).await {
+            Ok(r) => r,
+            Err(StoreError::InvalidRange { .. }) => return Ok(Bytes::new()),
+            Err(e) => return Err(host_error(e)),
+        };
+        let mut body = reader.body;
+        let mut out = Vec::new();
+        while let Some(chunk) = body.next().await {
+            out.extend_from_slice(&chunk.map_err(|e| HostError::Io(e.to_string()))?);
+        }
+        Ok(Bytes::from(out))
+    }
+
+    async fn write(&self, key: &str, bytes: Bytes) -> Result<(), HostError> {
+        if key.is_empty() || key.len() > 1024 {
+            return Err(HostError::Invalid("key".to_owned()));
+        }
+        let options = PutOptions {
+            expected_len: Some(bytes.len() as u64),
+            ..PutOptions::default()
+        };
+        let body: crate::store::BodyStream = Box::pin(futures::stream::once(async move { Ok(bytes) }));
+        self.store
+            .put_object(&self.bucket, key, body, options)
+            .await
+            .map(|_| ())
+            .map_err(host_error)
+    }
+}
