@@ -125,14 +125,20 @@ impl Hooks {
         &self.backend
     }
 
-    fn resolve(&self, names: &[String], trigger: Option<u64>) -> Result<Vec<Arc<Deployed>>, HookError> {
+    fn resolve(
+        &self,
+        names: &[String],
+        trigger: Option<u64>,
+    ) -> Result<Vec<Arc<Deployed>>, HookError> {
         names
             .iter()
             .map(|name| {
-                self.registry.get(name).ok_or_else(|| HookError::NoSuchFunction {
-                    name: name.clone(),
-                    trigger,
-                })
+                self.registry
+                    .get(name)
+                    .ok_or_else(|| HookError::NoSuchFunction {
+                        name: name.clone(),
+                        trigger,
+                    })
             })
             .collect()
     }
@@ -147,7 +153,11 @@ impl Hooks {
         explicit_functions: &[String],
         explicit_params: &BTreeMap<String, String>,
     ) -> Result<Option<Chain>, HookError> {
-        let trigger = self.triggers.matching(bucket, event, key).into_iter().next();
+        let trigger = self
+            .triggers
+            .matching(bucket, event, key)
+            .into_iter()
+            .next();
         let explicit = if matches!(event, Event::AfterGet | Event::Put) {
             self.resolve(explicit_functions, None)?
         } else {
@@ -222,7 +232,10 @@ impl Hooks {
                 }
             })
             .collect();
-        (pipeline::start(Arc::clone(&self.backend), jobs, input), effects)
+        (
+            pipeline::start(Arc::clone(&self.backend), jobs, input),
+            effects,
+        )
     }
 
     /// Async triggers matching an operation that is about to run.
@@ -361,7 +374,8 @@ impl BucketAccess for StoreBucket {
             expected_len: Some(bytes.len() as u64),
             ..PutOptions::default()
         };
-        let body: crate::store::BodyStream = Box::pin(futures::stream::once(async move { Ok(bytes) }));
+        let body: crate::store::BodyStream =
+            Box::pin(futures::stream::once(async move { Ok(bytes) }));
         self.store
             .put_object(&self.bucket, key, body, options)
             .await

@@ -108,7 +108,9 @@ pub struct EventQueue {
 }
 
 fn now_ms() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -232,7 +234,10 @@ impl EventQueue {
                 next = Some(next.map_or(record.next_attempt_ms, |n| n.min(record.next_attempt_ms)));
             }
         }
-        Ok((due, next.map(|n| Duration::from_millis(n.saturating_sub(now)))))
+        Ok((
+            due,
+            next.map(|n| Duration::from_millis(n.saturating_sub(now))),
+        ))
     }
 
     /// The event was delivered.
@@ -246,7 +251,11 @@ impl EventQueue {
         let mut outcome = EventState::Ready;
         self.catalog.write(true, |txn| {
             let mut events = txn.open_table(EVENTS).map_err(db_err("open events"))?;
-            let Some(bytes) = events.get(id).map_err(db_err("read event"))?.map(|v| v.value().to_vec()) else {
+            let Some(bytes) = events
+                .get(id)
+                .map_err(db_err("read event"))?
+                .map(|v| v.value().to_vec())
+            else {
                 return Ok(());
             };
             let mut record: EventRecord = decode("events", &bytes)?;
@@ -261,7 +270,8 @@ impl EventQueue {
                     .map_err(db_err("write dead letter"))?;
             } else {
                 let wait = config.backoff(record.attempts);
-                record.next_attempt_ms = now_ms().saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+                record.next_attempt_ms =
+                    now_ms().saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
                 events
                     .insert(id, encode(&record).as_slice())
                     .map_err(db_err("write event"))?;
@@ -269,7 +279,10 @@ impl EventQueue {
             Ok(())
         })?;
         if outcome == EventState::Dead {
-            tracing::warn!(event = id, "event moved to the dead-letter list after its last attempt: {reason}");
+            tracing::warn!(
+                event = id,
+                "event moved to the dead-letter list after its last attempt: {reason}"
+            );
         }
         Ok(outcome)
     }
@@ -278,7 +291,11 @@ impl EventQueue {
     pub fn retry(&self, id: u64) -> Result<EventRecord, EventError> {
         let record = self.catalog.write(true, |txn| {
             let mut dead = txn.open_table(DEAD).map_err(db_err("open dead letters"))?;
-            let Some(bytes) = dead.remove(id).map_err(db_err("remove dead letter"))?.map(|v| v.value().to_vec()) else {
+            let Some(bytes) = dead
+                .remove(id)
+                .map_err(db_err("remove dead letter"))?
+                .map(|v| v.value().to_vec())
+            else {
                 return Ok(None);
             };
             let mut record: EventRecord = decode("dead_letters", &bytes)?;
@@ -333,7 +350,11 @@ impl EventQueue {
         self.catalog.write(durable, |txn| {
             let mut table = txn.open_table(EVENTS).map_err(db_err("open events"))?;
             for &id in ids {
-                let Some(bytes) = table.get(id).map_err(db_err("read event"))?.map(|v| v.value().to_vec()) else {
+                let Some(bytes) = table
+                    .get(id)
+                    .map_err(db_err("read event"))?
+                    .map(|v| v.value().to_vec())
+                else {
                     continue;
                 };
                 match f(decode("events", &bytes)?) {

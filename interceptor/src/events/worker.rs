@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::{EventQueue, EventRecord};
 
 /// Delivers one event: `Ok` when done, `Err` with the reason to record otherwise.
-pub type Deliver =
-    Arc<dyn Fn(EventRecord) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+pub type Deliver = Arc<
+    dyn Fn(EventRecord) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync,
+>;
 
 /// The longest the loop sleeps without looking at the queue.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -58,12 +59,18 @@ pub fn spawn_worker(
                                 let result = match outcome {
                                     Ok(()) => queue.delivered(id).map(|_| ()),
                                     Err(reason) => {
-                                        tracing::info!(event = id, "event delivery failed: {reason}");
+                                        tracing::info!(
+                                            event = id,
+                                            "event delivery failed: {reason}"
+                                        );
                                         queue.failed(id, &reason).map(|_| ())
                                     }
                                 };
                                 if let Err(e) = result {
-                                    tracing::error!(event = id, "cannot record the event's outcome: {e}");
+                                    tracing::error!(
+                                        event = id,
+                                        "cannot record the event's outcome: {e}"
+                                    );
                                 }
                                 let _ = done.send(id);
                             });

@@ -102,17 +102,23 @@ pub(crate) fn next_id(txn: &redb::WriteTransaction, counter: &str) -> Result<u64
         .get(counter)
         .map_err(db_err("read counter"))?
         .map_or(1, |v| v.value() + 1);
-    table.insert(counter, next).map_err(db_err("write counter"))?;
+    table
+        .insert(counter, next)
+        .map_err(db_err("write counter"))?;
     Ok(next)
 }
 
 /// Encodes a record.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("catalog records serialize: plain data without maps keyed by non-strings")
+    serde_json::to_vec(value)
+        .expect("catalog records serialize: plain data without maps keyed by non-strings")
 }
 
 /// Decodes a record from `table`.
-pub(crate) fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, CatalogError> {
+pub(crate) fn decode<T: DeserializeOwned>(
+    table: &'static str,
+    bytes: &[u8],
+) -> Result<T, CatalogError> {
     serde_json::from_slice(bytes).map_err(|e| CatalogError::Corrupt {
         table,
         message: e.to_string(),

@@ -18,7 +18,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use bytesize::ByteSize;
-use quarry_offload::{CompileError, FunctionLimits, FunctionSpec, Permission, Variant, WasmBackend};
+use quarry_offload::{
+    CompileError, FunctionLimits, FunctionSpec, Permission, Variant, WasmBackend,
+};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -90,7 +92,9 @@ pub enum FunctionError {
         message: String,
     },
     /// The manifest names another function.
-    #[error("the package's manifest names function {manifest:?}, but it is being deployed as {name:?}")]
+    #[error(
+        "the package's manifest names function {manifest:?}, but it is being deployed as {name:?}"
+    )]
     NameMismatch {
         /// The deploy name.
         name: String,
@@ -107,7 +111,9 @@ pub enum FunctionError {
         source: CompileError,
     },
     /// A limit is larger than the node allows.
-    #[error("function {name} asks for {what} {asked}; this node allows at most {allowed} (functions.wasm.max_memory)")]
+    #[error(
+        "function {name} asks for {what} {asked}; this node allows at most {allowed} (functions.wasm.max_memory)"
+    )]
     LimitTooLarge {
         /// The function.
         name: String,
@@ -178,7 +184,9 @@ impl FunctionRegistry {
             source,
         })?;
         let records: Vec<FunctionRecord> = catalog.read(|txn| {
-            let table = txn.open_table(FUNCTIONS).map_err(db_err("open functions"))?;
+            let table = txn
+                .open_table(FUNCTIONS)
+                .map_err(db_err("open functions"))?;
             let mut out = Vec::new();
             for entry in table.iter().map_err(db_err("scan functions"))? {
                 let (_, value) = entry.map_err(db_err("scan functions"))?;
@@ -202,10 +210,11 @@ impl FunctionRegistry {
                 }
                 Err(e) => {
                     tracing::info!(function = %record.name, "recompiling: {e}");
-                    let bytes = std::fs::read(&files.module).map_err(|source| FunctionError::Io {
-                        path: files.module.clone(),
-                        source,
-                    })?;
+                    let bytes =
+                        std::fs::read(&files.module).map_err(|source| FunctionError::Io {
+                            path: files.module.clone(),
+                            source,
+                        })?;
                     let module = registry.backend.compile(&bytes).map_err(|source| {
                         FunctionError::Compile {
                             name: record.name.clone(),
@@ -249,13 +258,13 @@ impl FunctionRegistry {
             });
         }
         let limits = self.limits(name, manifest.limits, &options)?;
-        let module = self
-            .backend
-            .compile(&package.module)
-            .map_err(|source| FunctionError::Compile {
-                name: name.to_owned(),
-                source,
-            })?;
+        let module =
+            self.backend
+                .compile(&package.module)
+                .map_err(|source| FunctionError::Compile {
+                    name: name.to_owned(),
+                    source,
+                })?;
         if module.initial_memory() > limits.memory.as_u64() {
             return Err(FunctionError::Compile {
                 name: name.to_owned(),
@@ -287,7 +296,9 @@ impl FunctionRegistry {
         };
         let value = encode(&record);
         self.catalog.write(true, |txn| {
-            let mut table = txn.open_table(FUNCTIONS).map_err(db_err("open functions"))?;
+            let mut table = txn
+                .open_table(FUNCTIONS)
+                .map_err(db_err("open functions"))?;
             table
                 .insert(name, value.as_slice())
                 .map_err(db_err("write function"))?;
@@ -337,7 +348,9 @@ impl FunctionRegistry {
             });
         }
         self.catalog.write(true, |txn| {
-            let mut table = txn.open_table(FUNCTIONS).map_err(db_err("open functions"))?;
+            let mut table = txn
+                .open_table(FUNCTIONS)
+                .map_err(db_err("open functions"))?;
             table.remove(name).map_err(db_err("remove function"))?;
             Ok(())
         })?;
@@ -356,7 +369,8 @@ impl FunctionRegistry {
     /// Serialises deploys and deletes (the version number and files of one name).
     fn write_lock(&self) -> std::sync::MutexGuard<'static, ()> {
         static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        LOCK.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn limits(
@@ -386,7 +400,11 @@ impl FunctionRegistry {
         Ok(limits)
     }
 
-    fn install(&self, record: FunctionRecord, module: Arc<quarry_offload::backend::wasm::WasmModule>) {
+    fn install(
+        &self,
+        record: FunctionRecord,
+        module: Arc<quarry_offload::backend::wasm::WasmModule>,
+    ) {
         let spec = Arc::new(FunctionSpec {
             name: record.name.clone(),
             version: record.version,
@@ -445,13 +463,15 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FunctionError> {
         path: path.to_owned(),
         source,
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::File::create(&tmp).map_err(io)?;
     file.write_all(bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
     Ok(())
 }

@@ -72,7 +72,9 @@ pub fn unpack(bytes: &[u8]) -> Result<Package, FunctionError> {
             .read_to_end(&mut contents)
             .map_err(|e| bad(format!("cannot read {path}: {e}")))?;
         if contents.len() as u64 > MAX_UNPACKED {
-            return Err(bad(format!("{path} unpacks to more than {MAX_UNPACKED} bytes")));
+            return Err(bad(format!(
+                "{path} unpacks to more than {MAX_UNPACKED} bytes"
+            )));
         }
         if path == "manifest.toml" {
             let text = String::from_utf8(contents)
@@ -88,10 +90,8 @@ pub fn unpack(bytes: &[u8]) -> Result<Package, FunctionError> {
             module = Some(contents);
         }
     }
-    let module =
-        module.ok_or_else(|| bad("the package holds no .wasm module".to_owned()))?;
-    let manifest =
-        manifest.ok_or_else(|| bad("the package holds no manifest.toml".to_owned()))?;
+    let module = module.ok_or_else(|| bad("the package holds no .wasm module".to_owned()))?;
+    let manifest = manifest.ok_or_else(|| bad("the package holds no manifest.toml".to_owned()))?;
     if let Some(abi) = &manifest.abi
         && abi != "v1"
     {
@@ -140,7 +140,11 @@ mod tests {
             [params]
             word = "kiwi"
         "#;
-        let p = unpack(&targz(&[("manifest.toml", manifest), ("function.wasm", b"wasm")])).unwrap();
+        let p = unpack(&targz(&[
+            ("manifest.toml", manifest),
+            ("function.wasm", b"wasm"),
+        ]))
+        .unwrap();
         assert_eq!(p.module, b"wasm");
         assert_eq!(p.manifest.name.as_deref(), Some("wc"));
         assert_eq!(p.manifest.permissions, vec![Permission::Read]);
@@ -153,7 +157,11 @@ mod tests {
     fn a_package_without_manifest_or_with_unknown_keys_is_refused() {
         let err = unpack(&targz(&[("function.wasm", b"wasm")])).unwrap_err();
         assert!(err.to_string().contains("no manifest.toml"), "{err}");
-        let err = unpack(&targz(&[("manifest.toml", b"colour = 1"), ("f.wasm", b"x")])).unwrap_err();
+        let err = unpack(&targz(&[
+            ("manifest.toml", b"colour = 1"),
+            ("f.wasm", b"x"),
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
     }
 }

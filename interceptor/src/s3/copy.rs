@@ -11,6 +11,7 @@ use super::S3Frontend;
 use super::conditions::{ConditionTarget, ReadConditions};
 use super::convert::{attrs_from_input, copy_source_range, etag, timestamp};
 use crate::store::{ByteRange, ObjectReader, PutOptions, PutPrecondition};
+use crate::triggers::Event;
 
 /// Where the bytes of a copy come from.
 struct Source<'a> {
@@ -62,6 +63,7 @@ impl S3Frontend {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let mut input = req.input;
         self.check_key(&input.key)?;
+        self.refuse_bypassing_put_trigger(&input.bucket, &input.key, "copies")?;
         let copy_source = input.copy_source.clone();
         let src = parse_source(&copy_source)?;
         let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
@@ -100,11 +102,13 @@ impl S3Frontend {
             precondition: PutPrecondition::None,
             late_metadata: None,
         };
-        let meta = self
+        let intents = self.event_intents(&input.bucket, &input.key, Event::Copy)?;
+        let result = self
             .store
             .put_object(&input.bucket, &input.key, reader.body, options)
-            .await
-            .map_err(|e| self.store_err(e))?;
+            .await;
+        self.settle_events(&intents, result.is_ok());
+        let meta = result.map_err(|e| self.store_err(e))?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&meta.etag)),

@@ -99,6 +99,71 @@ impl std::fmt::Display for ErrorChain<'_> {
     }
 }
 
+/// Converts a failed function job into the S3 error the client sees. The message names the
+/// function (and the backend for failures); overload is `503 SlowDown`; a rejection carries the
+/// function's own status and message.
+pub fn function_error(err: &quarry_offload::BackendError) -> S3Error {
+    use quarry_offload::BackendError;
+    match err {
+        BackendError::Overloaded { .. } => {
+            S3Error::with_message(S3ErrorCode::SlowDown, format!("{err}; retry later"))
+        }
+        BackendError::Rejected {
+            function,
+            status,
+            message,
+        } => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("RejectedByFunction".into()),
+                format!("function {function} rejected the request: {message}"),
+            );
+            e.set_status_code(
+                http::StatusCode::from_u16(*status).unwrap_or(http::StatusCode::BAD_REQUEST),
+            );
+            e
+        }
+        BackendError::FunctionFailed { .. } => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("FunctionFailed".into()),
+                err.to_string(),
+            );
+            e.set_status_code(http::StatusCode::INTERNAL_SERVER_ERROR);
+            e
+        }
+        BackendError::Unsupported { .. } | BackendError::Setup { .. } => {
+            error!(error = %err, "function could not start");
+            S3Error::with_message(S3ErrorCode::InternalError, err.to_string())
+        }
+    }
+}
+
+/// Converts a failure to resolve a request's functions.
+pub fn hook_error(err: &crate::hooks::HookError) -> S3Error {
+    use crate::hooks::HookError;
+    match err {
+        HookError::NoSuchFunction { .. } => {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::Custom("NoSuchFunction".into()),
+                err.to_string(),
+            );
+            e.set_status_code(http::StatusCode::NOT_FOUND);
+            e
+        }
+        HookError::TooManyFunctions { .. } => {
+            S3Error::with_message(S3ErrorCode::InvalidArgument, err.to_string())
+        }
+    }
+}
+
+/// An event-queue failure: the operation is refused before it runs, so nothing is lost.
+pub fn event_error(err: &crate::events::EventError) -> S3Error {
+    error!(error = %err, "cannot record trigger events");
+    S3Error::with_message(
+        S3ErrorCode::ServiceUnavailable,
+        "the node cannot record trigger events right now; nothing was changed; retry later",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ mod conditions;
 mod convert;
 mod copy;
 pub mod error;
+mod functions;
 mod list;
 mod multipart;
 mod object;

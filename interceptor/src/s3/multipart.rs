@@ -13,6 +13,7 @@ use super::convert::{
     verified_body,
 };
 use crate::store::{self, ListPartsRequest, ListUploadsRequest, PutOptions};
+use crate::triggers::Event;
 
 /// Highest part number S3 allows.
 const MAX_PART_NUMBER: i32 = 10_000;
@@ -36,6 +37,7 @@ impl S3Frontend {
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let mut input = req.input;
         self.check_key(&input.key)?;
+        self.refuse_bypassing_put_trigger(&input.bucket, &input.key, "multipart uploads")?;
         let attrs = attrs_from_input!(input);
         let upload_id = self
             .store
@@ -112,7 +114,8 @@ impl S3Frontend {
             });
         }
         let precondition = put_precondition(input.if_match.take(), input.if_none_match.take())?;
-        let meta = self
+        let intents = self.event_intents(&input.bucket, &input.key, Event::PutDone)?;
+        let result = self
             .store
             .complete_multipart(
                 &input.bucket,
@@ -121,8 +124,9 @@ impl S3Frontend {
                 &parts,
                 precondition,
             )
-            .await
-            .map_err(|e| self.store_err(e))?;
+            .await;
+        self.settle_events(&intents, result.is_ok());
+        let meta = result.map_err(|e| self.store_err(e))?;
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             bucket: Some(input.bucket),

@@ -12,7 +12,12 @@ use super::convert::{
     apply_response_overrides, attrs_from_input, byte_range, content_md5, declared_len, etag,
     fill_output_attrs, put_precondition, streaming_blob, timestamp, verified_body,
 };
+use super::error::hook_error;
+use super::functions::apply_function_headers;
+use super::params::Explicit;
+use crate::hooks::Chain;
 use crate::store::PutOptions;
+use crate::triggers::Event;
 
 impl S3Frontend {
     pub(super) async fn op_put_object(
@@ -20,8 +25,10 @@ impl S3Frontend {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let declared = DeclaredChecksum::from_request(&req.headers, req.trailing_headers.as_ref())?;
+        let explicit = Explicit::parse(&req.headers, &req.uri)?;
         let mut input = req.input;
         self.check_key(&input.key)?;
+        let chain = self.chain_for(&input.bucket, &input.key, Event::Put, &explicit)?;
         let options = PutOptions {
             attrs: attrs_from_input!(input),
             expected_len: declared_len(input.body.as_ref()),
@@ -30,9 +37,31 @@ impl S3Frontend {
             late_metadata: None,
         };
         let body = verified_body(input.body.take(), declared);
+        let intents = self.event_intents(&input.bucket, &input.key, Event::PutDone)?;
+        let result = match (chain, &self.hooks) {
+            (Some(chain), Some(hooks)) => {
+                self.transformed_put(hooks, chain, &input.bucket, &input.key, body, options)
+                    .await
+            }
+            _ => {
+                self.plain_put(&input.bucket, &input.key, body, options)
+                    .await
+            }
+        };
+        self.settle_events(&intents, result.is_ok());
+        result
+    }
+
+    async fn plain_put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: crate::store::BodyStream,
+        options: PutOptions,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
         let meta = self
             .store
-            .put_object(&input.bucket, &input.key, body, options)
+            .put_object(bucket, key, body, options)
             .await
             .map_err(|e| self.store_err(e))?;
         self.metrics.bytes_in.inc_by(meta.size);
@@ -43,10 +72,34 @@ impl S3Frontend {
         }))
     }
 
+    /// The chain intercepting a GET (`after-get`) or PUT on `bucket`/`key`, with the request's
+    /// explicit functions. Explicit invocation on a node without functions is refused.
+    fn chain_for(
+        &self,
+        bucket: &str,
+        key: &str,
+        event: Event,
+        explicit: &Explicit,
+    ) -> S3Result<Option<Chain>> {
+        let Some(hooks) = &self.hooks else {
+            if explicit.functions.is_empty() {
+                return Ok(None);
+            }
+            return Err(s3_error!(
+                NotImplemented,
+                "functions are not enabled on this node"
+            ));
+        };
+        hooks
+            .sync_chain(bucket, key, event, &explicit.functions, &explicit.params)
+            .map_err(|e| hook_error(&e))
+    }
+
     pub(super) async fn op_get_object(
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        let explicit = Explicit::parse(&req.headers, &req.uri)?;
         let mut input = req.input;
         if input.part_number.is_some() {
             return Err(s3_error!(
@@ -61,6 +114,33 @@ impl S3Frontend {
             if_unmodified_since: input.if_unmodified_since.take(),
         };
         let range = input.range.take().map(byte_range);
+        let mut hook_headers = Vec::new();
+        if let Some(hooks) = self.hooks.clone() {
+            let before = self.before_get(&hooks, &input.bucket, &input.key).await?;
+            if let Some(key) = before.rewrite {
+                self.check_key(&key)?;
+                input.key = key;
+            }
+            hook_headers = before.headers;
+        }
+        if let (Some(chain), Some(hooks)) = (
+            self.chain_for(&input.bucket, &input.key, Event::AfterGet, &explicit)?,
+            self.hooks.clone(),
+        ) {
+            let mut resp = self
+                .transformed_get(
+                    &hooks,
+                    chain,
+                    &input.bucket,
+                    &input.key,
+                    conditions,
+                    range,
+                    hook_headers,
+                )
+                .await?;
+            apply_response_overrides!(resp.output, input);
+            return Ok(resp);
+        }
         let reader = self
             .store
             .get_object(&input.bucket, &input.key, range)
@@ -93,6 +173,10 @@ impl S3Frontend {
         self.metrics.bytes_out.inc_by(content_length);
         let mut resp = S3Response::new(out);
         resp.status = status;
+        if !hook_headers.is_empty() {
+            apply_function_headers(&mut resp.output, &mut resp.headers, &hook_headers);
+            resp.output.content_length = i64::try_from(content_length).ok();
+        }
         Ok(resp)
     }
 
@@ -152,10 +236,10 @@ impl S3Frontend {
             self.check_delete_if_match(&input.bucket, &input.key, cond)
                 .await?;
         }
-        self.store
-            .delete_object(&input.bucket, &input.key)
-            .await
-            .map_err(|e| self.store_err(e))?;
+        let intents = self.event_intents(&input.bucket, &input.key, Event::Delete)?;
+        let result = self.store.delete_object(&input.bucket, &input.key).await;
+        self.settle_events(&intents, result.is_ok());
+        result.map_err(|e| self.store_err(e))?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
@@ -205,12 +289,15 @@ impl S3Frontend {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in objects {
-            let result = match self.check_key(&object.key) {
-                Ok(()) => self
-                    .store
-                    .delete_object(&input.bucket, &object.key)
-                    .await
-                    .map_err(|e| self.store_err(e)),
+            let result = match self
+                .check_key(&object.key)
+                .and_then(|()| self.event_intents(&input.bucket, &object.key, Event::Delete))
+            {
+                Ok(intents) => {
+                    let result = self.store.delete_object(&input.bucket, &object.key).await;
+                    self.settle_events(&intents, result.is_ok());
+                    result.map_err(|e| self.store_err(e))
+                }
                 Err(e) => Err(e),
             };
             match result {

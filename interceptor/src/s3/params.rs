@@ -74,7 +74,11 @@ impl Explicit {
                 format!("at most {MAX_PARAMS} x-quarry-param-* values per request"),
             ));
         }
-        if let Some((name, _)) = out.params.iter().find(|(n, v)| n.is_empty() || v.len() > MAX_VALUE) {
+        if let Some((name, _)) = out
+            .params
+            .iter()
+            .find(|(n, v)| n.is_empty() || v.len() > MAX_VALUE)
+        {
             return Err(S3Error::with_message(
                 S3ErrorCode::InvalidArgument,
                 format!("param {name:?} needs a name and a value of at most {MAX_VALUE} bytes"),

@@ -363,10 +363,13 @@ impl ObjectStore for MemStore {
         metadata: BTreeMap<String, String>,
     ) -> Result<ObjectMeta, StoreError> {
         self.with_bucket(bucket, |b| {
-            let object = b.objects.get_mut(key).ok_or_else(|| StoreError::NoSuchKey {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-            })?;
+            let object = b
+                .objects
+                .get_mut(key)
+                .ok_or_else(|| StoreError::NoSuchKey {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                })?;
             if object.meta.etag != etag {
                 return Err(StoreError::PreconditionFailed {
                     key: key.to_owned(),

@@ -92,7 +92,13 @@ mod tests {
     use super::*;
     use crate::triggers::RangePolicy;
 
-    fn trigger(id: u64, bucket: &str, event: Event, prefix: &str, suffix: &str) -> Arc<TriggerRecord> {
+    fn trigger(
+        id: u64,
+        bucket: &str,
+        event: Event,
+        prefix: &str,
+        suffix: &str,
+    ) -> Arc<TriggerRecord> {
         Arc::new(TriggerRecord {
             id,
             bucket: bucket.to_owned(),
@@ -115,7 +121,11 @@ mod tests {
             trigger(4, "c", Event::AfterGet, "", ""),
         ]);
         let ids = |bucket, event, key| -> Vec<u64> {
-            index.matching(bucket, event, key).iter().map(|t| t.id).collect()
+            index
+                .matching(bucket, event, key)
+                .iter()
+                .map(|t| t.id)
+                .collect()
         };
         assert_eq!(ids("b", Event::AfterGet, "logs/a.txt"), vec![1]);
         assert_eq!(ids("b", Event::AfterGet, "logs/a.csv"), vec![2]);
@@ -141,7 +151,11 @@ mod tests {
         let triggers: Vec<_> = (0..2000u64)
             .map(|i| {
                 let prefix = format!("p{}/", i % 97);
-                let suffix = if i % 3 == 0 { ".txt".to_owned() } else { String::new() };
+                let suffix = if i % 3 == 0 {
+                    ".txt".to_owned()
+                } else {
+                    String::new()
+                };
                 trigger(i, "b", Event::PutDone, &prefix, &suffix)
             })
             .collect();
@@ -152,7 +166,11 @@ mod tests {
                 .filter(|t| key.starts_with(&t.prefix) && key.ends_with(&t.suffix))
                 .map(|t| t.id)
                 .collect();
-            let got: Vec<u64> = index.matching("b", Event::PutDone, key).iter().map(|t| t.id).collect();
+            let got: Vec<u64> = index
+                .matching("b", Event::PutDone, key)
+                .iter()
+                .map(|t| t.id)
+                .collect();
             assert_eq!(got, expected, "{key}");
         }
     }

@@ -19,7 +19,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::functions::catalog::{Catalog, CatalogError, TRIGGERS, all_by_id, db_err, encode, next_id};
+use crate::functions::catalog::{
+    Catalog, CatalogError, TRIGGERS, all_by_id, db_err, encode, next_id,
+};
 
 /// Most functions in one pipeline.
 pub const MAX_PIPELINE: usize = 8;
@@ -233,7 +235,10 @@ impl TriggerSet {
 
     /// Triggers matching a request, in id order.
     pub fn matching(&self, bucket: &str, event: Event, key: &str) -> Vec<Arc<TriggerRecord>> {
-        let state = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if state.index.is_empty() {
             return Vec::new();
         }
@@ -251,13 +256,19 @@ impl TriggerSet {
 
     /// Every trigger, by id.
     pub fn list(&self) -> Vec<TriggerRecord> {
-        let state = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.records.iter().map(|t| (**t).clone()).collect()
     }
 
     /// Ids of the triggers that use `function`.
     pub fn users_of(&self, function: &str) -> Vec<u64> {
-        let state = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let state = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         state
             .records
             .iter()
@@ -292,12 +303,24 @@ impl TriggerSet {
             ));
         }
         if spec.prefix.len() > 1024 || spec.suffix.len() > 1024 {
-            return Err(invalid("prefix and suffix are at most 1024 bytes".to_owned()));
+            return Err(invalid(
+                "prefix and suffix are at most 1024 bytes".to_owned(),
+            ));
         }
-        let _guard = self.write.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = Arc::clone(&self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let _guard = self
+            .write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = Arc::clone(
+            &self
+                .state
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         if current.records.len() >= MAX_TRIGGERS {
-            return Err(invalid(format!("the node holds the maximum of {MAX_TRIGGERS} triggers")));
+            return Err(invalid(format!(
+                "the node holds the maximum of {MAX_TRIGGERS} triggers"
+            )));
         }
         if spec.event.is_sync()
             && let Some(existing) = current.records.iter().find(|t| t.overlaps(&spec))
@@ -336,8 +359,16 @@ impl TriggerSet {
 
     /// Removes trigger `id`.
     pub fn remove(&self, id: u64) -> Result<TriggerRecord, TriggerError> {
-        let _guard = self.write.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = Arc::clone(&self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let _guard = self
+            .write
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = Arc::clone(
+            &self
+                .state
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         let Some(found) = current.records.iter().find(|t| t.id == id).cloned() else {
             return Err(TriggerError::NoSuchTrigger { id });
         };
@@ -346,7 +377,12 @@ impl TriggerSet {
             table.remove(id).map_err(db_err("remove trigger"))?;
             Ok(())
         })?;
-        let records = current.records.iter().filter(|t| t.id != id).cloned().collect();
+        let records = current
+            .records
+            .iter()
+            .filter(|t| t.id != id)
+            .cloned()
+            .collect();
         self.publish(records);
         tracing::info!(trigger = id, "removed trigger");
         Ok((*found).clone())
@@ -354,7 +390,10 @@ impl TriggerSet {
 
     fn publish(&self, records: Vec<Arc<TriggerRecord>>) {
         let index = TriggerIndex::build(records.iter().cloned());
-        *self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+        *self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
             Arc::new(Snapshot { records, index });
     }
 }

@@ -146,7 +146,13 @@ async fn put_file(
         file: written.file.id(),
         len: written.len,
     };
-    let record = new_record(key, written.len, written.md5, segment, options.final_attrs());
+    let record = new_record(
+        key,
+        written.len,
+        written.md5,
+        segment,
+        options.final_attrs(),
+    );
     let bucket = bucket.to_owned();
     let precondition = options.precondition;
     let commit = Commit::new("commit object", move |txn: &WriteTransaction| {
