@@ -29,6 +29,7 @@ pub const FAILPOINTS: &[&str] = &[
     "put.after_data_fsync",
     "put.before_index_commit",
     "put.after_index_commit",
+    "update_metadata.after_commit",
     "upload_part.after_data_fsync",
     "upload_part.before_index_commit",
     "upload_part.after_index_commit",

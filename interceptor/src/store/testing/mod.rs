@@ -45,6 +45,7 @@ pub async fn conformance(store: &dyn ObjectStore) {
     objects::overwrite_and_delete(store).await;
     objects::failed_puts_store_nothing(store).await;
     objects::preconditions(store).await;
+    objects::metadata_updates(store).await;
     objects::reads_see_the_version_they_opened(store).await;
     objects::concurrent_writers_leave_one_whole_winner(store).await;
     listing::prefix_and_delimiter(store).await;

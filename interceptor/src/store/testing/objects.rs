@@ -482,3 +482,59 @@ pub(super) async fn usage_counts(store: &dyn ObjectStore) {
     assert_eq!(after.object_bytes, before.object_bytes + 120);
     assert_eq!(after.uploads, before.uploads + 1);
 }
+
+/// Metadata updates: merged atomically into the current version when its ETag matches; data
+/// and ETag unchanged; a stale ETag or a missing key is refused. Late metadata on a put is
+/// merged before the commit.
+pub(super) async fn metadata_updates(store: &dyn ObjectStore) {
+    let b = "conf-objects";
+    let options = PutOptions {
+        attrs: ObjectAttrs {
+            user_metadata: [("a".to_owned(), "1".to_owned())].into(),
+            ..ObjectAttrs::default()
+        },
+        ..PutOptions::default()
+    };
+    let meta = store
+        .put_object(b, "meta", body_from(&b"body"[..]), options)
+        .await
+        .expect("put");
+    let update = [("lines".to_owned(), "3".to_owned())].into();
+    let updated = store
+        .update_metadata(b, "meta", &meta.etag, update)
+        .await
+        .expect("update with the current etag");
+    assert_eq!(updated.etag, meta.etag);
+    let head = store.head_object(b, "meta").await.expect("head");
+    assert_eq!(head.attrs.user_metadata["a"], "1");
+    assert_eq!(head.attrs.user_metadata["lines"], "3");
+    assert_eq!(get_bytes(store, b, "meta").await, b"body");
+
+    let stale = store
+        .update_metadata(b, "meta", "0123", [("x".to_owned(), "y".to_owned())].into())
+        .await;
+    assert_err!(stale, StoreError::PreconditionFailed { .. });
+    let missing = store
+        .update_metadata(b, "meta-missing", &meta.etag, Default::default())
+        .await;
+    assert_err!(missing, StoreError::NoSuchKey { .. });
+
+    for (key, len) in [("late-small", 10usize), ("late-large", 50_000)] {
+        let effects = quarry_offload::Effects::new();
+        let late = std::sync::Arc::clone(&effects);
+        let body = body_from(pattern(len, 7));
+        // The late entry is decided after the call starts, as a function does while streaming.
+        effects
+            .lock()
+            .metadata
+            .insert("late".to_owned(), "yes".to_owned());
+        let options = PutOptions {
+            expected_len: Some(len as u64),
+            late_metadata: Some(late),
+            ..PutOptions::default()
+        };
+        store.put_object(b, key, body, options).await.expect("put");
+        let head = store.head_object(b, key).await.expect("head");
+        assert_eq!(head.attrs.user_metadata["late"], "yes", "{key}");
+    }
+}
