@@ -27,6 +27,7 @@ use quarry_offload::{
 
 use crate::events::{Deliver, EventQueue, EventRecord};
 use crate::functions::{Deployed, FunctionRegistry};
+use crate::metrics::FunctionMetrics;
 use crate::store::{ByteRange, ObjectStore, PutOptions, StoreError};
 use crate::triggers::{Event, RangePolicy, TriggerRecord, TriggerSet};
 
@@ -94,6 +95,7 @@ pub struct Hooks {
     pub events: Arc<EventQueue>,
     backend: Arc<dyn Backend>,
     store: Arc<dyn ObjectStore>,
+    metrics: Option<FunctionMetrics>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -117,7 +119,14 @@ impl Hooks {
             events,
             backend,
             store,
+            metrics: None,
         }
+    }
+
+    /// Records every run in `metrics`.
+    pub fn with_metrics(mut self, metrics: FunctionMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The backend functions run on.

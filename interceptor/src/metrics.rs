@@ -123,3 +123,114 @@ fn store_error_kind(err: &StoreError) -> &'static str {
         _ => "invalid_request",
     }
 }
+
+/// Metrics of function invocations (triggers, explicit invocation, async events).
+#[derive(Debug, Clone)]
+pub struct FunctionMetrics {
+    /// `quarry_function_invocations_total{function, backend, outcome}`; outcome is `ok`,
+    /// `failed`, `rejected` or `overloaded`.
+    pub invocations: IntCounterVec,
+    /// `quarry_function_duration_seconds{function}`: wall time of successful runs.
+    pub duration: HistogramVec,
+    /// `quarry_function_cpu_seconds_total{function}`: CPU time charged to successful runs.
+    pub cpu_seconds: prometheus::CounterVec,
+    /// `quarry_function_bytes_in_total{function}`: input bytes read by successful runs.
+    pub bytes_in: IntCounterVec,
+    /// `quarry_function_bytes_out_total{function}`: output bytes written by successful runs.
+    pub bytes_out: IntCounterVec,
+}
+
+impl FunctionMetrics {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let invocations = IntCounterVec::new(
+            Opts::new(
+                "quarry_function_invocations_total",
+                "function runs by function, backend and outcome",
+            ),
+            &["function", "backend", "outcome"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "quarry_function_duration_seconds",
+                "wall time of successful function runs",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["function"],
+        )?;
+        let cpu_seconds = prometheus::CounterVec::new(
+            Opts::new(
+                "quarry_function_cpu_seconds_total",
+                "CPU time charged to successful function runs",
+            ),
+            &["function"],
+        )?;
+        let bytes_in = IntCounterVec::new(
+            Opts::new(
+                "quarry_function_bytes_in_total",
+                "input bytes read by functions",
+            ),
+            &["function"],
+        )?;
+        let bytes_out = IntCounterVec::new(
+            Opts::new(
+                "quarry_function_bytes_out_total",
+                "output bytes written by functions",
+            ),
+            &["function"],
+        )?;
+        registry.register(Box::new(invocations.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(cpu_seconds.clone()))?;
+        registry.register(Box::new(bytes_in.clone()))?;
+        registry.register(Box::new(bytes_out.clone()))?;
+        Ok(Self {
+            invocations,
+            duration,
+            cpu_seconds,
+            bytes_in,
+            bytes_out,
+        })
+    }
+
+    /// Records a successful run of `function`.
+    pub fn record_ok(&self, function: &str, report: &quarry_offload::RunReport) {
+        self.invocations
+            .with_label_values(&[function, &report.backend, "ok"])
+            .inc();
+        self.duration
+            .with_label_values(&[function])
+            .observe(report.wall_time.as_secs_f64());
+        self.cpu_seconds
+            .with_label_values(&[function])
+            .inc_by(report.cpu_time.as_secs_f64());
+        self.bytes_in
+            .with_label_values(&[function])
+            .inc_by(report.bytes_in);
+        self.bytes_out
+            .with_label_values(&[function])
+            .inc_by(report.bytes_out);
+    }
+
+    /// Records a failed job.
+    pub fn record_err(&self, err: &quarry_offload::BackendError) {
+        use quarry_offload::BackendError;
+        let (function, backend, outcome) = match err {
+            BackendError::FunctionFailed {
+                function, backend, ..
+            } => (function.as_str(), backend.as_str(), "failed"),
+            BackendError::Rejected { function, .. } => (function.as_str(), "-", "rejected"),
+            BackendError::Overloaded { backend, .. } => ("-", backend.as_str(), "overloaded"),
+            BackendError::Unsupported {
+                function, backend, ..
+            }
+            | BackendError::Setup {
+                function, backend, ..
+            } => (function.as_str(), backend.as_str(), "failed"),
+        };
+        let name = function.split('@').next().unwrap_or(function);
+        self.invocations
+            .with_label_values(&[name, backend, outcome])
+            .inc();
+    }
+}

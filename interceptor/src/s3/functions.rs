@@ -152,6 +152,11 @@ impl S3Frontend {
             }
             None => match output.next().await {
                 Some(Ok(first)) => {
+                    // The chain finishes while the body streams; its outcome still reaches the
+                    // metrics and the log.
+                    tokio::spawn(async move {
+                        let _ = done.await;
+                    });
                     let rest = output;
                     let body: BodyStream =
                         Box::pin(futures::stream::once(async move { Ok(first) }).chain(rest));
