@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::backend::{Backend, BackendError, ChunkStream, Job, OutputSink, RunReport};
+use crate::backend::{
+    Backend, BackendError, ChunkStream, FunctionFailure, Job, OutputSink, RunReport,
+};
 
 /// Chunks buffered between two stages (and between the last stage and the reader).
 const STAGE_DEPTH: usize = 4;
@@ -41,31 +43,50 @@ pub fn start(backend: Arc<dyn Backend>, jobs: Vec<Job>, input: ChunkStream) -> R
         handles.push(tokio::spawn(run_stage(backend, job, stage_input, sink)));
     }
     let done = async move {
-        let mut reports = Vec::with_capacity(handles.len());
-        let mut first_error = None;
+        let mut results = Vec::with_capacity(handles.len());
         for handle in handles {
-            let result = handle.await.unwrap_or_else(|e| {
+            results.push(handle.await.unwrap_or_else(|e| {
                 Err(BackendError::Setup {
                     function: "-".to_owned(),
                     backend: "-".to_owned(),
                     message: format!("the job task failed: {e}"),
                 })
-            });
-            match result {
-                Ok(report) => reports.push(report),
-                Err(e) => {
-                    if first_error.is_none() {
-                        first_error = Some(e);
-                    }
-                }
-            }
+            }));
         }
-        first_error.map_or(Ok(reports), Err)
+        settle(results)
     };
     Running {
         output: input,
         done: Box::pin(done),
     }
+}
+
+/// The chain's outcome from its stages' results: the first failure in chain order, except that
+/// a stage cancelled because the next stage stopped reading is not a failure when that next
+/// stage succeeded (`head` ends early; everything it needed was produced).
+fn settle(results: Vec<Result<RunReport, BackendError>>) -> Result<Vec<RunReport>, BackendError> {
+    let stages = results.len();
+    let mut downstream_ok = false;
+    let mut settled = Vec::with_capacity(stages);
+    for (i, result) in results.into_iter().enumerate().rev() {
+        let benign = i + 1 < stages
+            && downstream_ok
+            && matches!(
+                &result,
+                Err(BackendError::FunctionFailed {
+                    cause: FunctionFailure::Cancelled,
+                    ..
+                })
+            );
+        if benign {
+            settled.push(Ok(RunReport::default()));
+        } else {
+            downstream_ok = result.is_ok();
+            settled.push(result);
+        }
+    }
+    settled.reverse();
+    settled.into_iter().collect()
 }
 
 /// Runs one stage and, when it fails, ends its output with an error item so the next stage (or

@@ -30,6 +30,18 @@ const IDENTITY: &str = r#"(module
         (then (unreachable)))
       (br $next))))"#;
 
+/// Copies its first read (at most 64 KiB) to stdout and exits, like `head`.
+const FIRST_CHUNK: &str = r#"(module
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 2)
+  (func (export "_start")
+    (i32.store (i32.const 0) (i32.const 1024))
+    (i32.store (i32.const 4) (i32.const 65536))
+    (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
+    (i32.store (i32.const 4) (i32.load (i32.const 8)))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12)))))"#;
+
 const LOOP: &str = r#"(module (memory (export "memory") 1)
   (func (export "_start") (loop $l (br $l))))"#;
 
@@ -176,6 +188,18 @@ async fn a_pipeline_of_three_identities_is_the_identity() {
     let (out, result) = run_chain(b, jobs, vec![b"hello ".to_vec(), b"world".to_vec()]).await;
     result.unwrap();
     assert_eq!(out, b"hello world");
+}
+
+#[tokio::test]
+async fn a_stage_that_stops_reading_early_does_not_fail_the_chain() {
+    let b = backend(4);
+    let identity = spec(&b, IDENTITY, FunctionLimits::default());
+    let first = spec(&b, FIRST_CHUNK, FunctionLimits::default());
+    let chunks: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; 65536]).collect();
+    let jobs = vec![job(identity, Flow::Read), job(first, Flow::Read)];
+    let (out, result) = run_chain(b, jobs, chunks).await;
+    result.unwrap();
+    assert!(!out.is_empty() && out.len() <= 65536, "{} bytes", out.len());
 }
 
 #[tokio::test]
