@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The composition root: from a validated config to running listeners, in one linear
-//! sequence (open the store, build the S3 and admin services, bind, serve, report ready).
+//! sequence (open the store, open the catalog of functions, triggers and events, start the
+//! WebAssembly pool and the event worker, build the S3 and admin services, bind, serve, report
+//! ready).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,13 +10,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::Registry;
-use quarry_interceptor::metrics::S3Metrics;
+use quarry_interceptor::events::{EventError, EventQueue, spawn_worker};
+use quarry_interceptor::functions::catalog::{Catalog, CatalogError};
+use quarry_interceptor::functions::{FunctionError, FunctionRegistry};
+use quarry_interceptor::hooks::Hooks;
+use quarry_interceptor::metrics::{FunctionMetrics, S3Metrics};
 use quarry_interceptor::s3::{S3Frontend, S3ServiceConfig, build_service};
+use quarry_interceptor::triggers::{TriggerError, TriggerSet};
 use quarry_interceptor::{LocalStore, ObjectStore, StoreError};
+use quarry_offload::{Backend, BackendError, WasmBackend};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::admin::{AdminService, NodeInfo};
 use crate::config::{ConfigError, EnvSource, QuarryConfig, validate};
@@ -52,6 +60,35 @@ pub enum StartError {
         #[source]
         source: StoreError,
     },
+    /// The catalog of functions, triggers and events could not be opened.
+    #[error("failed to open the function catalog {path}")]
+    Catalog {
+        /// The catalog file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: CatalogError,
+    },
+    /// The WebAssembly worker pool could not be set up.
+    #[error(
+        "failed to start the WebAssembly worker pool; lower functions.wasm.max_instances or functions.wasm.max_memory if memory cannot be reserved"
+    )]
+    Wasm(#[source] BackendError),
+    /// A deployed function could not be loaded.
+    #[error("failed to load the deployed functions from {path}")]
+    Functions {
+        /// The functions directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: FunctionError,
+    },
+    /// The triggers could not be loaded.
+    #[error("failed to load the triggers from the catalog")]
+    Triggers(#[source] TriggerError),
+    /// Event intents left by a crash could not be recovered.
+    #[error("failed to recover the event queue")]
+    Events(#[source] EventError),
     /// A listener could not be bound.
     #[error(
         "failed to listen on {addr} for the {what}; free the port or choose another with {flag}"
@@ -86,15 +123,28 @@ pub struct RunningNode {
     pub credentials: RootCredentials,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    event_worker: JoinHandle<()>,
+    grace: Duration,
 }
 
 impl RunningNode {
-    /// Stops accepting, drains in-flight requests (bounded by `server.shutdown_grace`), and
-    /// returns when both listeners are closed.
+    /// Stops accepting, drains in-flight requests (bounded by `server.shutdown_grace`), stops
+    /// the event worker, and returns when both listeners are closed and the deliveries in
+    /// progress have finished (or the grace period is over).
     pub async fn shutdown(self) {
+        let deadline = tokio::time::Instant::now() + self.grace;
+        // One token stops the listeners and the event worker: no new deliveries start, and the
+        // ones in progress finish alongside the requests in flight.
         self.shutdown.cancel();
         for task in self.tasks {
             let _ = task.await;
+        }
+        if tokio::time::timeout_at(deadline, self.event_worker)
+            .await
+            .is_err()
+        {
+            // Their records stay in the queue and are delivered again after the restart.
+            warn!("grace period over; abandoning the event deliveries in progress");
         }
     }
 }
@@ -120,9 +170,42 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
         })?;
     let store: Arc<dyn ObjectStore> = Arc::new(store);
 
+    info!("Initializing functions, triggers and the event queue");
+    let (catalog, backend, functions, triggers) = {
+        let data_dir = data_dir.clone();
+        let wasm = cfg.functions.wasm.clone();
+        tokio::task::spawn_blocking(move || open_catalog(&data_dir, &wasm))
+            .await
+            .map_err(StartError::Join)??
+    };
     let registry = Registry::new();
+    let events = Arc::new(EventQueue::new(catalog, cfg.events.clone()));
+    let function_metrics = FunctionMetrics::register(&registry).map_err(StartError::Metrics)?;
+    let hooks = Hooks::new(
+        functions,
+        triggers,
+        Arc::clone(&events),
+        backend,
+        Arc::clone(&store),
+    )
+    .with_metrics(function_metrics);
+    let hooks = Arc::new(hooks);
+    let (ready, dropped) = events
+        .recover(|record| {
+            let hooks = Arc::clone(&hooks);
+            async move { hooks.may_have_happened(&record).await }
+        })
+        .await
+        .map_err(StartError::Events)?;
+    info!(
+        ready,
+        dropped, "recovered the event intents left by the last run"
+    );
+    let deliver = hooks.deliver();
+
     let metrics = S3Metrics::register(&registry).map_err(StartError::Metrics)?;
-    let frontend = S3Frontend::new(Arc::clone(&store), cfg.s3.limits.clone(), metrics.clone());
+    let frontend = S3Frontend::new(Arc::clone(&store), cfg.s3.limits.clone(), metrics.clone())
+        .with_hooks(Arc::clone(&hooks));
     let service_config = S3ServiceConfig {
         access_key: credentials.access_key.clone(),
         secret_key: credentials.secret_key.expose().to_owned(),
@@ -151,6 +234,7 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
         Arc::clone(&store),
         admin_token.token.clone(),
         info,
+        hooks,
     );
 
     let settings = HttpSettings {
@@ -160,6 +244,7 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
         shutdown_grace: cfg.server.shutdown_grace,
     };
     let shutdown = CancellationToken::new();
+    let event_worker = spawn_worker(events, deliver, shutdown.clone());
     let mut tasks = vec![
         tokio::spawn(server::serve(
             "s3",
@@ -199,7 +284,43 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
         credentials,
         shutdown,
         tasks,
+        event_worker,
+        grace: cfg.server.shutdown_grace,
     })
+}
+
+/// What [`open_catalog`] opens.
+type CatalogParts = (
+    Arc<Catalog>,
+    Arc<dyn Backend>,
+    Arc<FunctionRegistry>,
+    Arc<TriggerSet>,
+);
+
+/// Opens the catalog in `data_dir`, starts the WebAssembly pool and loads the deployed
+/// functions (compiled artifacts, or compiling again) and the triggers. Blocking.
+fn open_catalog(
+    data_dir: &std::path::Path,
+    wasm: &quarry_offload::WasmConfig,
+) -> Result<CatalogParts, StartError> {
+    let catalog = Catalog::open(data_dir).map_err(|source| StartError::Catalog {
+        path: data_dir.join("catalog.redb"),
+        source,
+    })?;
+    let catalog = Arc::new(catalog);
+    let backend = Arc::new(WasmBackend::new(wasm).map_err(StartError::Wasm)?);
+    let functions_dir = data_dir.join("functions");
+    let functions = FunctionRegistry::open(
+        Arc::clone(&catalog),
+        functions_dir.clone(),
+        Arc::clone(&backend),
+    )
+    .map_err(|source| StartError::Functions {
+        path: functions_dir,
+        source,
+    })?;
+    let triggers = TriggerSet::open(Arc::clone(&catalog)).map_err(StartError::Triggers)?;
+    Ok((catalog, backend, Arc::new(functions), Arc::new(triggers)))
 }
 
 async fn bind(

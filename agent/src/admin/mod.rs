@@ -7,9 +7,21 @@
 //! - `GET /metrics`: Prometheus text exposition.
 //! - `GET /v1/status`: [`NodeStatus`] as JSON.
 //! - `GET /v1/buckets`: `[{"name", "created_unix"}]`.
+//! - `PUT|GET|DELETE /v1/functions/{name}`, `GET /v1/functions`: deployed functions (the
+//!   body of a `PUT` is the package, at most [`MAX_PACKAGE_BYTES`]).
+//! - `POST /v1/triggers`, `GET /v1/triggers`, `DELETE /v1/triggers/{id}`.
+//! - `GET /v1/events`, `POST /v1/events/{id}/retry`: the async event queue and dead letters.
+//!
+//! Errors are `{"error": "..."}` with a status that says whose fault it is: 400 for a bad
+//! request or package, 404 for an unknown name or id, 409 for a conflict, 413 for a body over
+//! the limit, 500 for the node's own failures.
 
+mod events;
+mod functions;
 mod status;
+mod triggers;
 
+pub use self::functions::{FunctionDetails, MAX_PACKAGE_BYTES};
 pub use self::status::{DiskUsage, NodeStatus};
 
 use std::convert::Infallible;
@@ -18,10 +30,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use prometheus::{Encoder, Registry, TextEncoder};
 use quarry_interceptor::ObjectStore;
+use quarry_interceptor::hooks::Hooks;
 
 use crate::config::Secret;
 
@@ -43,6 +56,11 @@ struct AdminState {
     token: Secret,
     info: NodeInfo,
     started: tokio::time::Instant,
+    /// Functions, triggers and events (the same ones the S3 front end runs).
+    hooks: Arc<Hooks>,
+    /// Held while a function is deleted or a trigger added, so that a trigger can never come
+    /// to name a function deleted at the same moment.
+    catalog_edit: tokio::sync::Mutex<()>,
 }
 
 /// The admin HTTP service.
@@ -62,12 +80,13 @@ impl std::fmt::Debug for AdminService {
 type AdminResponse = Response<Full<Bytes>>;
 
 impl AdminService {
-    /// A service over the node's metrics registry and store.
+    /// A service over the node's metrics registry, store, and functions, triggers and events.
     pub fn new(
         registry: Registry,
         store: Arc<dyn ObjectStore>,
         token: Secret,
         info: NodeInfo,
+        hooks: Arc<Hooks>,
     ) -> Self {
         let started = tokio::time::Instant::now();
         Self {
@@ -77,32 +96,54 @@ impl AdminService {
                 token,
                 info,
                 started,
+                hooks,
+                catalog_edit: tokio::sync::Mutex::new(()),
             }),
         }
     }
 
     async fn route(state: Arc<AdminState>, req: Request<Incoming>) -> AdminResponse {
+        if req.uri().path().starts_with("/v1/") {
+            if !authorized(&req, &state.token) {
+                return json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "missing or wrong bearer token; send Authorization: Bearer $QUARRY_ADMIN_TOKEN",
+                );
+            }
+            return Self::route_v1(state, req).await;
+        }
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/health") => text(StatusCode::OK, "ok\n"),
             (&Method::GET, "/metrics") => metrics(&state.registry),
-            (_, path) if path.starts_with("/v1/") => {
-                if !authorized(&req, &state.token) {
-                    return json_error(
-                        StatusCode::UNAUTHORIZED,
-                        "missing or wrong bearer token; send Authorization: Bearer $QUARRY_ADMIN_TOKEN",
-                    );
-                }
-                match (req.method(), path) {
-                    (&Method::GET, "/v1/status") => {
-                        status::handle(&state.store, &state.info, state.started).await
-                    }
-                    (&Method::GET, "/v1/buckets") => status::buckets(&state.store).await,
-                    _ => json_error(StatusCode::NOT_FOUND, "no such admin endpoint"),
-                }
-            }
             _ => json_error(
                 StatusCode::NOT_FOUND,
                 "no such endpoint; try /health, /metrics or /v1/status",
+            ),
+        }
+    }
+
+    /// The `/v1/` endpoints, once the token is checked.
+    async fn route_v1(state: Arc<AdminState>, req: Request<Incoming>) -> AdminResponse {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let segments: Vec<&str> = path.trim_start_matches("/v1/").split('/').collect();
+        match (&method, segments.as_slice()) {
+            (&Method::GET, ["status"]) => {
+                status::handle(&state.store, &state.info, state.started).await
+            }
+            (&Method::GET, ["buckets"]) => status::buckets(&state.store).await,
+            (&Method::GET, ["functions"]) => functions::list(&state),
+            (&Method::PUT, ["functions", name]) => functions::deploy(&state, name, req).await,
+            (&Method::GET, ["functions", name]) => functions::show(&state, name),
+            (&Method::DELETE, ["functions", name]) => functions::remove(&state, name).await,
+            (&Method::GET, ["triggers"]) => triggers::list(&state),
+            (&Method::POST, ["triggers"]) => triggers::add(&state, req).await,
+            (&Method::DELETE, ["triggers", id]) => triggers::remove(&state, id).await,
+            (&Method::GET, ["events"]) => events::list(&state).await,
+            (&Method::POST, ["events", id, "retry"]) => events::retry(&state, id).await,
+            _ => json_error(
+                StatusCode::NOT_FOUND,
+                &format!("no such admin endpoint: {method} {path}"),
             ),
         }
     }
@@ -170,6 +211,52 @@ pub(crate) fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> AdminR
 
 pub(crate) fn json_error(status: StatusCode, message: &str) -> AdminResponse {
     json(status, &serde_json::json!({ "error": message }))
+}
+
+/// Reads a request body of at most `limit` bytes; a larger one is answered `413`, naming
+/// `what` and the limit.
+async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+    what: &str,
+) -> Result<Bytes, AdminResponse> {
+    let too_large = || {
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "the {what} is larger than the limit of {}",
+                bytesize::ByteSize::b(limit as u64)
+            ),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(body) => Ok(body.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(json_error(
+            StatusCode::BAD_REQUEST,
+            &format!("failed to read the {what}: {e}"),
+        )),
+    }
+}
+
+/// Runs catalog work (fsync'd commits, compiles) on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AdminResponse> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("the operation failed unexpectedly: {e}"),
+        )
+    })
 }
 
 fn response(status: StatusCode, content_type: &str, body: Vec<u8>) -> AdminResponse {

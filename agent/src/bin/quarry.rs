@@ -15,7 +15,7 @@ async fn main() -> ExitCode {
     match cli::run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let mut msg = format!("quarry: {e}");
+            let mut msg = format!("error: {e}");
             let mut source = std::error::Error::source(&e);
             while let Some(cause) = source {
                 msg.push_str(&format!(": {cause}"));

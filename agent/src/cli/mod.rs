@@ -1,19 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The `quarry` command: node status over the admin API, and object basics over S3 like any
-//! client (`ls`, `put` and `get` with progress bars, `rm`, `mb`, `rb`).
+//! The `quarry` command: node status, functions, triggers and events over the admin API, and
+//! object basics over S3 like any client (`ls`, `put` and `get` with progress bars, `rm`, `mb`,
+//! `rb`, and `invoke`, a GET through functions).
 //!
 //! Endpoints and keys come from flags, then environment variables, then the files a local
 //! `quarryd` generated in its data directory, so on the node itself no setup is needed.
 
+mod admin;
+mod events;
+mod functions;
+mod invoke;
 mod s3;
 mod status;
+mod table;
 mod target;
 mod transfer;
+mod triggers;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use quarry_interceptor::triggers::Event;
 
+use self::admin::AdminClient;
 use self::s3::S3Client;
 use self::target::ObjectPath;
 
@@ -30,6 +39,25 @@ pub enum CliError {
         code: String,
         /// The server's message.
         message: String,
+    },
+    /// The admin API answered with an error.
+    #[error("{message} ({status})")]
+    Admin {
+        /// The HTTP status.
+        status: String,
+        /// The server's message.
+        message: String,
+    },
+    /// The admin API could not be reached.
+    #[error(
+        "cannot reach the admin API at {url}; is quarryd running there? Set QUARRY_ADMIN_URL (or --admin-url) to the node's admin address (server.admin_listen)"
+    )]
+    AdminUnreachable {
+        /// The admin URL.
+        url: String,
+        /// The cause.
+        #[source]
+        source: reqwest::Error,
     },
     /// The request could not be sent or the response read.
     #[error("request to {url} failed; is quarryd running there?")]
@@ -151,6 +179,152 @@ pub enum Command {
         /// Bucket name.
         bucket: String,
     },
+    /// Deploy, list, show and delete functions.
+    #[command(name = "fn")]
+    Function {
+        /// What to do.
+        #[command(subcommand)]
+        command: FunctionCommand,
+    },
+    /// Bind functions to object operations in a bucket.
+    Trigger {
+        /// What to do.
+        #[command(subcommand)]
+        command: TriggerCommand,
+    },
+    /// GET BUCKET/KEY through functions and write the output to stdout.
+    Invoke {
+        /// BUCKET/KEY.
+        path: String,
+        /// The function, or a pipeline in order.
+        #[arg(
+            long,
+            value_name = "NAME[,NAME2...]",
+            value_delimiter = ',',
+            required = true
+        )]
+        function: Vec<String>,
+        /// A parameter for the functions (repeatable).
+        #[arg(long = "param", value_name = "K=V", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+    },
+    /// The asynchronous event queue and its dead letters.
+    Events {
+        /// What to do.
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+/// `quarry fn ...`.
+#[derive(Debug, Subcommand)]
+pub enum FunctionCommand {
+    /// Deploy FILE (.wasm, WAT text or .tar.gz package) as NAME, or as NAME's next version.
+    Deploy {
+        /// Function name: lowercase letters, digits, '-' and '_'.
+        name: String,
+        /// The module or package.
+        file: PathBuf,
+        /// Memory limit (e.g. 64MiB; default: the manifest's, else 64MiB).
+        #[arg(long)]
+        memory: Option<String>,
+        /// Time limit for one run (e.g. 5s; default: the manifest's, else 60s).
+        #[arg(long)]
+        timeout: Option<String>,
+        /// A default parameter (repeatable).
+        #[arg(long = "param", value_name = "K=V", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+    },
+    /// List deployed functions.
+    Ls,
+    /// Show a function's limits, parameters and the triggers using it.
+    Show {
+        /// Function name.
+        name: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a function (refused while a trigger uses it).
+    Rm {
+        /// Function name.
+        name: String,
+    },
+}
+
+/// `quarry trigger ...`.
+#[derive(Debug, Subcommand)]
+pub enum TriggerCommand {
+    /// Add a trigger and print its id.
+    Add {
+        /// The bucket it watches.
+        #[arg(long)]
+        bucket: String,
+        /// after-get, before-get, put, put-done, delete or copy.
+        #[arg(long, value_parser = parse_event)]
+        event: Event,
+        /// The function, or a pipeline in order.
+        #[arg(
+            long = "function",
+            value_name = "NAME[,NAME2...]",
+            value_delimiter = ',',
+            required = true
+        )]
+        functions: Vec<String>,
+        /// Keys must start with this.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Keys must end with this.
+        #[arg(long, default_value = "")]
+        suffix: String,
+        /// A parameter given to the functions (repeatable).
+        #[arg(long = "param", value_name = "K=V", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// Range requests on objects an after-get trigger transforms.
+        #[arg(long, value_enum, default_value_t = RangeArg::Refuse)]
+        range: RangeArg,
+    },
+    /// List triggers.
+    Ls,
+    /// Remove a trigger.
+    Rm {
+        /// Trigger id.
+        id: u64,
+    },
+}
+
+/// What a Range request on a transformed object gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RangeArg {
+    /// 400 InvalidRequest.
+    Refuse,
+    /// The range is served over the transformed bytes.
+    Transformed,
+}
+
+/// `quarry events ...`.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// List pending events and dead letters.
+    Ls,
+    /// Put a dead-lettered event back in the queue.
+    Retry {
+        /// Event id.
+        id: u64,
+    },
+}
+
+/// Parses `K=V`.
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not of the form NAME=VALUE")),
+    }
+}
+
+/// Parses an event name.
+fn parse_event(s: &str) -> Result<Event, String> {
+    s.parse::<Event>().map_err(|e| e.to_string())
 }
 
 /// Runs the parsed command, writing results to stdout.
@@ -183,5 +357,83 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Mb { bucket } => S3Client::from_cli(&cli)?.create_bucket(bucket).await,
         Command::Rb { bucket } => S3Client::from_cli(&cli)?.delete_bucket(bucket).await,
+        Command::Function { command } => {
+            functions::run(&AdminClient::from_cli(&cli)?, command).await
+        }
+        Command::Trigger { command } => triggers::run(&AdminClient::from_cli(&cli)?, command).await,
+        Command::Invoke {
+            path,
+            function,
+            params,
+        } => {
+            let client = S3Client::from_cli(&cli)?;
+            invoke::invoke(&client, &ObjectPath::parse(path)?, function, params).await
+        }
+        Command::Events { command } => events::run(&AdminClient::from_cli(&cli)?, command).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_split_at_the_first_equals_sign() {
+        assert_eq!(
+            parse_param("a=b=c").unwrap(),
+            ("a".to_owned(), "b=c".to_owned())
+        );
+        assert_eq!(parse_param("a=").unwrap(), ("a".to_owned(), String::new()));
+        assert!(parse_param("=b").is_err());
+        assert!(parse_param("ab").is_err());
+    }
+
+    #[test]
+    fn trigger_add_parses_a_pipeline_and_the_event() {
+        let cli = Cli::try_parse_from([
+            "quarry",
+            "trigger",
+            "add",
+            "--bucket",
+            "b",
+            "--event",
+            "after-get",
+            "--function",
+            "f,g",
+            "--param",
+            "w=1",
+        ])
+        .unwrap();
+        let Command::Trigger {
+            command:
+                TriggerCommand::Add {
+                    event,
+                    functions,
+                    params,
+                    range,
+                    ..
+                },
+        } = cli.command
+        else {
+            panic!("expected trigger add")
+        };
+        assert_eq!(event, Event::AfterGet);
+        assert_eq!(functions, ["f", "g"]);
+        assert_eq!(params, [("w".to_owned(), "1".to_owned())]);
+        assert_eq!(range, RangeArg::Refuse);
+        assert!(
+            Cli::try_parse_from([
+                "quarry",
+                "trigger",
+                "add",
+                "--bucket",
+                "b",
+                "--event",
+                "later",
+                "--function",
+                "f"
+            ])
+            .is_err()
+        );
     }
 }

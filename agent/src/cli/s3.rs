@@ -168,12 +168,19 @@ impl S3Client {
     }
 }
 
-/// Extracts `<name>value</name>` from an S3 error document.
+/// Extracts `<name>value</name>` from an S3 error document, with XML escapes undone.
 fn xml_field(body: &str, name: &str) -> Option<String> {
     let open = format!("<{name}>");
     let start = body.find(&open)? + open.len();
     let end = body[start..].find(&format!("</{name}>"))? + start;
-    Some(body[start..end].to_owned())
+    Some(
+        body[start..end]
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
 }
 
 /// The CLI's output channel (the `print_stdout` lint guards library code, not this).
@@ -195,5 +202,10 @@ mod tests {
             Some("key k does not exist")
         );
         assert_eq!(xml_field(body, "Resource"), None);
+        let body = "<Message>no function named &quot;f&quot; &amp; &lt;more&gt;</Message>";
+        assert_eq!(
+            xml_field(body, "Message").as_deref(),
+            Some("no function named \"f\" & <more>")
+        );
     }
 }

@@ -41,6 +41,17 @@ mod tests {
     }
 
     #[test]
+    fn printed_effective_config_parses_back() {
+        let cfg = QuarryConfig::default();
+        let text = toml::to_string_pretty(&cfg).unwrap();
+        assert!(
+            text.contains("[functions.wasm]") && text.contains("[events]"),
+            "{text}"
+        );
+        assert_eq!(parse_str(&text, Path::new("q.toml")).unwrap(), cfg);
+    }
+
+    #[test]
     fn typed_values_parse() {
         let text = r#"
             [server]
@@ -54,6 +65,13 @@ mod tests {
             max_key_len = 512
             [log]
             format = "json"
+            [functions.wasm]
+            max_instances = 16
+            max_memory = "128MiB"
+            queue_timeout = "500ms"
+            [events]
+            max_attempts = 3
+            backoff_max = "1m"
         "#;
         let cfg = parse_str(text, Path::new("q.toml")).unwrap();
         assert_eq!(cfg.server.listen.port(), 9100);
@@ -63,5 +81,10 @@ mod tests {
         assert_eq!(cfg.store.inline_max.as_u64(), 4 << 10);
         assert_eq!(cfg.s3.limits.max_key_len, 512);
         assert_eq!(cfg.log.format, super::super::LogFormat::Json);
+        assert_eq!(cfg.functions.wasm.max_instances, 16);
+        assert_eq!(cfg.functions.wasm.max_memory.as_u64(), 128 << 20);
+        assert_eq!(cfg.functions.wasm.queue_timeout.as_millis(), 500);
+        assert_eq!(cfg.events.max_attempts, 3);
+        assert_eq!(cfg.events.backoff_max.as_secs(), 60);
     }
 }

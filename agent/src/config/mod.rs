@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use bytesize::ByteSize;
 use quarry_interceptor::config::{S3Limits, StoreLimits};
+use quarry_interceptor::events::EventConfig;
+use quarry_offload::OffloadConfig;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration file.
@@ -37,6 +39,10 @@ pub struct QuarryConfig {
     pub store: StoreLimits,
     /// The admin API.
     pub admin: AdminConfig,
+    /// Functions: the WebAssembly worker pool and the ceilings on every function's limits.
+    pub functions: OffloadConfig,
+    /// Asynchronous trigger events: delivery attempts, backoff and concurrency.
+    pub events: EventConfig,
 }
 
 /// `[server]`.

@@ -115,6 +115,10 @@ pub fn validate(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<(), ConfigErr
         ),
     );
 
+    // The lower crates check their own sections; their messages name the keys too.
+    problems.extend(cfg.functions.wasm.problems());
+    problems.extend(cfg.events.problems());
+
     if problems.is_empty() {
         Ok(())
     } else {
@@ -162,6 +166,25 @@ mod tests {
         };
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("store.inline_max"), "{problems:?}");
+    }
+
+    #[test]
+    fn function_and_event_sections_are_checked_with_the_rest() {
+        let mut cfg = QuarryConfig::default();
+        cfg.functions.wasm.max_instances = 0;
+        cfg.events.max_attempts = 0;
+        cfg.s3.limits.max_list_keys = 0;
+        let ConfigError::Invalid { problems } = validate(&cfg, &MapEnv::default()).unwrap_err()
+        else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("functions.wasm.max_instances"))
+        );
+        assert!(problems.iter().any(|p| p.contains("events.max_attempts")));
     }
 
     #[test]

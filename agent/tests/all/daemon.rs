@@ -42,9 +42,14 @@ fn on_ephemeral_ports(extra: &[&str], data_dir: &str) -> Command {
 }
 
 /// A running daemon on ephemeral ports, with its stderr lines arriving on a channel.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
-    s3: String,
+    /// The S3 endpoint URL.
+    pub(crate) s3: String,
+    /// The admin API URL.
+    pub(crate) admin: String,
+    /// Log lines up to and including "quarryd ready".
+    pub(crate) startup: Vec<String>,
     lines: mpsc::Receiver<String>,
 }
 
@@ -67,7 +72,7 @@ impl Drop for KillOnDrop {
 }
 
 impl Daemon {
-    fn start(data_dir: &Path) -> Self {
+    pub(crate) fn start(data_dir: &Path) -> Self {
         let mut child = on_ephemeral_ports(&[], data_dir.to_str().unwrap())
             .stderr(Stdio::piped())
             .spawn()
@@ -79,12 +84,29 @@ impl Daemon {
                 let _ = tx.send(line);
             }
         });
-        let ready = wait_for(&lines, "quarryd ready");
-        let s3 = field(&ready, "s3=").expect("ready line names the S3 endpoint");
-        Self { child, s3, lines }
+        let mut startup = Vec::new();
+        while !startup
+            .last()
+            .is_some_and(|l: &String| l.contains("quarryd ready"))
+        {
+            let line = lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no ready line; the log so far: {startup:#?}"));
+            startup.push(line);
+        }
+        let ready = startup.last().unwrap();
+        let s3 = field(ready, "s3=").expect("ready line names the S3 endpoint");
+        let admin = field(ready, "admin=").expect("ready line names the admin endpoint");
+        Self {
+            child,
+            s3,
+            admin,
+            startup,
+            lines,
+        }
     }
 
-    fn sigterm(&self) {
+    pub(crate) fn sigterm(&self) {
         kill(
             Pid::from_raw(i32::try_from(self.child.id()).unwrap()),
             Signal::SIGTERM,
@@ -92,7 +114,7 @@ impl Daemon {
         .unwrap();
     }
 
-    fn wait(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn wait(&mut self) -> std::process::ExitStatus {
         for _ in 0..200 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
@@ -169,7 +191,9 @@ fn check_config_reports_every_problem_and_redacts_secrets() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("max_object_size"),
+        stdout.contains("max_object_size")
+            && stdout.contains("[functions.wasm]")
+            && stdout.contains("max_attempts"),
         "effective config includes defaults: {stdout}"
     );
 

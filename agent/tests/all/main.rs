@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Integration tests of the `quarryd` binary: configuration checks, first start, and the
-//! graceful drain on SIGTERM. (Client workflows are in `agent/tests/e2e`, with real clients.)
+//! Integration tests of the `quarryd` binary: configuration checks, first start, the
+//! graceful drain on SIGTERM, and functions and triggers managed over the admin API and the
+//! `quarry` CLI. (Client workflows are in `agent/tests/e2e`, with real clients.)
 #![allow(
     clippy::tests_outside_test_module,
     reason = "an integration-test crate is all tests"
@@ -11,3 +12,4 @@
 )]
 
 mod daemon;
+mod functions;
