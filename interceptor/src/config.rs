@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Configuration owned by the interceptor: store limits and S3 front-end limits.
+//! Configuration owned by the interceptor: the store's limits and read path, and S3 front-end
+//! limits.
 //!
 //! `Default` is the embedded default; `agent` composes these into `quarry.toml`.
 
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
-/// Limits the store enforces on what it accepts.
+/// The `[store]` table: limits the store enforces on what it accepts, and how it reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreLimits {
@@ -23,11 +24,80 @@ pub struct StoreLimits {
     /// [`StoreLimits::INLINE_MAX_CEILING`]: every inline byte is written into the index and
     /// read back from it.
     pub inline_max: ByteSize,
+    /// Which engine reads object bodies from data files (see [`ReadEngineChoice`]).
+    pub read_engine: ReadEngineChoice,
+    /// Reads (one buffer each) one GET keeps in flight ahead of its consumer, so the device
+    /// always has requests queued. Between 1 and [`StoreLimits::READ_DEPTH_CEILING`].
+    pub read_depth: usize,
+    /// Buffers in the read pool that all GETs share; with io_uring they are registered with
+    /// the ring (pinned memory). A read waits for a free buffer, so this bounds the memory of
+    /// the read path. At least `read_depth`, at most [`StoreLimits::READ_BUFFERS_CEILING`].
+    pub read_buffers: usize,
+    /// Size of each read buffer: the size of one read and of one body chunk. A body of at
+    /// most this size is read whole when its object is opened. A multiple of 4 KiB (the
+    /// `O_DIRECT` alignment), between 4 KiB and [`StoreLimits::READ_BUFFER_SIZE_CEILING`].
+    pub read_buffer_size: ByteSize,
+    /// Read bodies larger than one buffer with `O_DIRECT` (past the page cache, straight into
+    /// the pool's buffers) where the filesystem allows it; a filesystem that refuses it
+    /// (tmpfs) is read through the page cache. Smaller bodies always go through the page
+    /// cache, where hot small objects stay.
+    pub direct_io: bool,
 }
 
 impl StoreLimits {
     /// The largest `inline_max` a configuration may set.
     pub const INLINE_MAX_CEILING: ByteSize = ByteSize::mib(1);
+    /// The largest `read_depth` a configuration may set.
+    pub const READ_DEPTH_CEILING: usize = 64;
+    /// The most read buffers a configuration may ask for.
+    pub const READ_BUFFERS_CEILING: usize = 4096;
+    /// The largest `read_buffer_size` a configuration may set.
+    pub const READ_BUFFER_SIZE_CEILING: ByteSize = ByteSize::mib(16);
+    /// What `read_buffer_size` must be a multiple of: the `O_DIRECT` alignment.
+    pub const READ_BUFFER_ALIGN: u64 = 4096;
+
+    /// Problems with the read-path settings, each naming its key and the fix; empty when
+    /// they are consistent. `LocalStore::open` refuses settings with problems.
+    pub fn read_path_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let depth_max = Self::READ_DEPTH_CEILING;
+        if !(1..=depth_max).contains(&self.read_depth) {
+            problems.push(format!(
+                "store.read_depth is {}; use 1 to {depth_max}",
+                self.read_depth
+            ));
+        }
+        let buffers_max = Self::READ_BUFFERS_CEILING;
+        if self.read_buffers < self.read_depth || self.read_buffers > buffers_max {
+            problems.push(format!(
+                "store.read_buffers is {}; use store.read_depth ({}) to {buffers_max}",
+                self.read_buffers, self.read_depth
+            ));
+        }
+        let size = self.read_buffer_size;
+        let size_max = Self::READ_BUFFER_SIZE_CEILING;
+        let align = Self::READ_BUFFER_ALIGN;
+        if size.as_u64() == 0 || !size.as_u64().is_multiple_of(align) || size > size_max {
+            problems.push(format!(
+                "store.read_buffer_size is {size}; use a multiple of 4KiB up to {size_max}"
+            ));
+        }
+        problems
+    }
+}
+
+/// The engine that reads object bodies from data files (`store.read_engine`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadEngineChoice {
+    /// io_uring where the kernel allows it (probed at open), else pread with one log line
+    /// saying why.
+    #[default]
+    Auto,
+    /// io_uring; the store refuses to open where it is unavailable.
+    Uring,
+    /// Positioned reads on blocking threads, never io_uring.
+    Pread,
 }
 
 impl Default for StoreLimits {
@@ -37,6 +107,11 @@ impl Default for StoreLimits {
             min_part_size: ByteSize::mib(5),
             max_part_size: ByteSize::gib(5),
             inline_max: ByteSize::kib(16),
+            read_engine: ReadEngineChoice::Auto,
+            read_depth: 8,
+            read_buffers: 64,
+            read_buffer_size: ByteSize::mib(1),
+            direct_io: true,
         }
     }
 }

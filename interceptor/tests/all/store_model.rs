@@ -33,6 +33,9 @@ fn limits() -> StoreLimits {
         min_part_size: bytesize::ByteSize::b(MIN_PART as u64),
         max_part_size: bytesize::ByteSize::b(MAX_PART as u64),
         inline_max: bytesize::ByteSize::b(INLINE_MAX as u64),
+        // Bodies stay far below one read buffer: a small pool keeps each reopen cheap.
+        read_buffers: 8,
+        ..StoreLimits::default()
     }
 }
 

@@ -20,9 +20,14 @@
 //! all the requests queued at that moment in one transaction and commits them with one fsync
 //! (group commit); each request is answered only after that commit returned.
 //!
+//! Bodies larger than one read buffer are streamed by the read engine chosen at open
+//! (`read_engine.rs`: io_uring, or pread where io_uring is unavailable) through a read-ahead
+//! pipeline (`pipeline.rs`) into a shared pool of aligned buffers (`pool.rs`); the chunks a GET
+//! hands out own their pool buffers, so the bytes are not copied on their way out.
+//!
 //! redb is synchronous and so is file I/O here: every read transaction and every file
-//! operation runs on tokio's blocking pool, every write transaction on the committer thread,
-//! never on a runtime worker.
+//! operation runs on tokio's blocking pool or the read engine's thread, every write
+//! transaction on the committer thread, never on a runtime worker.
 
 mod bucket;
 mod committer;
@@ -37,8 +42,13 @@ mod inline;
 mod list;
 mod multipart;
 mod object;
+mod pipeline;
+mod pool;
+mod pread;
 mod read;
+mod read_engine;
 mod recovery;
+mod uring;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -52,10 +62,13 @@ pub use self::committer::CommitStats;
 use self::failpoints::Failpoints;
 #[cfg(any(test, feature = "failpoints"))]
 pub use self::failpoints::{FAILPOINTS, Failpoints};
+pub use self::pool::ReadPoolStats;
+pub use self::read_engine::{ReadEngineInfo, ReadEngineKind};
 pub use self::recovery::RecoveryReport;
 
 use self::committer::Committer;
 use self::data::{DataDir, io_err};
+use self::read_engine::ReadPath;
 use crate::config::StoreLimits;
 use crate::store::{
     BodyStream, BucketInfo, ByteRange, CompletedPart, ListPage, ListPartsRequest, ListRequest,
@@ -86,6 +99,8 @@ struct Inner {
     failpoints: Arc<Failpoints>,
     /// What recovery found at open.
     recovery: RecoveryReport,
+    /// The read engine and its buffer pool.
+    read: ReadPath,
 }
 
 impl fmt::Debug for LocalStore {
@@ -122,13 +137,15 @@ impl LocalStore {
         failpoints: Arc<Failpoints>,
     ) -> Result<Self, StoreError> {
         let root = data_dir.to_path_buf();
-        let (db, data, recovery) = blocking(move || {
+        let read_limits = limits.clone();
+        let (db, data, recovery, read) = blocking(move || {
             std::fs::create_dir_all(&root).map_err(io_err("create store directory", &root))?;
             let data = DataDir::new(root.join("data"));
             data.create_layout()?;
             let db = recovery::open_index(&root.join("index.redb"))?;
             let report = recovery::remove_orphans(&db, &data)?;
-            Ok((db, data, report))
+            let read = ReadPath::open(&read_limits, data.root())?;
+            Ok((db, data, report, read))
         })
         .await?;
         let db = Arc::new(db);
@@ -140,6 +157,7 @@ impl LocalStore {
             limits,
             failpoints,
             recovery,
+            read,
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -155,6 +173,16 @@ impl LocalStore {
     /// (group commit: several concurrent writes share one transaction and its fsync).
     pub fn commit_stats(&self) -> CommitStats {
         self.inner.committer.stats()
+    }
+
+    /// The engine that reads object bodies, and its settings (`store.read_engine`).
+    pub fn read_engine(&self) -> &ReadEngineInfo {
+        self.inner.read.info()
+    }
+
+    /// What the read buffer pool holds right now.
+    pub fn read_pool_stats(&self) -> ReadPoolStats {
+        self.inner.read.pool_stats()
     }
 
     /// The store's `data/` directory.
@@ -338,5 +366,7 @@ impl ObjectStore for LocalStore {
     }
 }
 
+#[cfg(test)]
+mod read_tests;
 #[cfg(test)]
 mod tests;

@@ -62,13 +62,13 @@ pub(super) async fn get(
             range,
             source,
         } = read::open_version(&task_inner, &bucket, &key, range)?;
-        Ok((meta, range, read::prepare_body(source)?))
+        Ok((meta, range, read::prepare_body(source, &task_inner.read)?))
     })
     .await?;
     Ok(ObjectReader {
         meta,
         range,
-        body: read::into_stream(body),
+        body: read::into_stream(body, &inner.read),
     })
 }
 

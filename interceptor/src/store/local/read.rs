@@ -9,44 +9,41 @@
 //! bytes (the requested range of them) are copied out of the same read transaction that read
 //! its record, which is the whole version, with nothing to retry.
 //!
-//! A body of at most 1 MiB is read whole in the same blocking call that opened its files, so a
-//! small GET costs one trip to the blocking pool. A larger one comes from one blocking task per
-//! reader that reads 1 MiB chunks straight into fresh buffers (no zeroing, no copy afterwards)
-//! and hands them over a small bounded channel: the channel bounds memory per reader and lets
-//! disk reads overlap the consumer. The task holds a blocking-pool thread while its consumer is
-//! slow, so the pool size bounds concurrent large reads.
+//! A body of at most one read buffer (`store.read_buffer_size`, 1 MiB by default) is read whole,
+//! through the page cache, in the same blocking call that opened its files, so a small GET
+//! costs one trip to the blocking pool. A larger one is streamed by the store's read engine
+//! (`read_engine.rs`) through the read-ahead pipeline (`pipeline.rs`), its files opened with
+//! `O_DIRECT` when the engine reads that way.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures::Stream;
-use tokio::sync::mpsc;
 
 use super::data::{DataDir, io_err};
 use super::index::{self, FileId, OBJECTS, ObjectRecord, Segment, index_err};
+use super::read_engine::ReadPath;
 use super::{Inner, inline};
 use crate::store::{BodyStream, ByteRange, ObjectMeta, ResolvedRange, StoreError};
 
-/// Bytes per read and per chunk of the body stream.
-const READ_CHUNK: u64 = 1 << 20;
-/// Bodies up to this size are read whole when opened, without a reader task.
-const READ_WHOLE_MAX: u64 = READ_CHUNK;
-/// Chunks a reader may run ahead of its consumer.
-const READ_AHEAD: usize = 4;
 /// Index reads before giving up on an object whose files keep vanishing under overwrites.
 const OPEN_ATTEMPTS: usize = 8;
 
 /// Part of one open data file to be read.
 #[derive(Debug)]
 pub(super) struct Piece {
-    file: File,
-    path: PathBuf,
-    offset: u64,
-    len: u64,
+    /// The open file.
+    pub(super) file: File,
+    /// Its path, for error messages.
+    pub(super) path: PathBuf,
+    /// The first byte to read.
+    pub(super) offset: u64,
+    /// Bytes to read.
+    pub(super) len: u64,
+    /// The file was opened with `O_DIRECT`: reads must be aligned.
+    pub(super) direct: bool,
 }
 
 /// Where the bytes of an opened version come from.
@@ -85,7 +82,8 @@ pub(super) fn open_version(
             Current::Files { record, range } => (record, range),
         };
         let (start, len) = resolved.map_or((0, record.meta.size), |r| (r.start, r.len));
-        match open_pieces(&inner.data, &record.segments, start, len)? {
+        let direct = inner.read.is_direct_for(len);
+        match open_pieces(&inner.data, &record.segments, start, len, direct)? {
             Ok(pieces) => {
                 return Ok(OpenedVersion {
                     meta: record.meta,
@@ -163,13 +161,15 @@ fn corrupt(bucket: &str, key: &str, detail: String) -> StoreError {
     }
 }
 
-/// Opens the segments overlapping `start..start + len`. `Ok(Err(id))` names a file that does
-/// not exist; any other failure is an error. A file shorter than its segment is corrupt.
+/// Opens the segments overlapping `start..start + len` (with `O_DIRECT` when `direct`).
+/// `Ok(Err(id))` names a file that does not exist; any other failure is an error. A file
+/// shorter than its segment is corrupt.
 fn open_pieces(
     data: &DataDir,
     segments: &[Segment],
     start: u64,
     len: u64,
+    direct: bool,
 ) -> Result<Result<Vec<Piece>, FileId>, StoreError> {
     let end = start + len;
     let mut pieces = Vec::new();
@@ -189,7 +189,12 @@ fn open_pieces(
                 ));
             };
             let path = data.path(id);
-            let file = match File::open(&path) {
+            let mut options = OpenOptions::new();
+            options.read(true);
+            if direct {
+                options.custom_flags(libc::O_DIRECT);
+            }
+            let file = match options.open(&path) {
                 Ok(file) => file,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(id)),
                 Err(e) => return Err(io_err("open data file", &path)(e)),
@@ -215,6 +220,7 @@ fn open_pieces(
                 path,
                 offset,
                 len: piece_end - offset,
+                direct,
             });
         }
         seg_start = seg_end;
@@ -222,25 +228,25 @@ fn open_pieces(
     Ok(Ok(pieces))
 }
 
-/// A body ready to hand out: read already, or open files for a reader task.
+/// A body ready to hand out: read already, or open files for the read engine.
 #[derive(Debug)]
 pub(super) enum PreparedBody {
     /// The whole requested byte range, in memory.
     Whole(Bytes),
-    /// Open pieces for [`stream_pieces`].
+    /// Open pieces for the read engine.
     Pieces(Vec<Piece>),
 }
 
-/// Hands inline bytes on as they are, and reads small bodies (up to [`READ_WHOLE_MAX`]) at
+/// Hands inline bytes on as they are, and reads small bodies (up to one read buffer) at
 /// once, in the caller's blocking call: one trip to the blocking pool then serves a small GET
-/// whole. Larger ones are left to a reader task. Blocking.
-pub(super) fn prepare_body(source: Source) -> Result<PreparedBody, StoreError> {
+/// whole. Larger ones are left to the read engine. Blocking.
+pub(super) fn prepare_body(source: Source, read: &ReadPath) -> Result<PreparedBody, StoreError> {
     let pieces = match source {
         Source::Index(bytes) => return Ok(PreparedBody::Whole(bytes)),
         Source::Files(pieces) => pieces,
     };
     let total: u64 = pieces.iter().map(|p| p.len).sum();
-    if total > READ_WHOLE_MAX {
+    if total > read.whole_max() {
         return Ok(PreparedBody::Pieces(pieces));
     }
     let mut buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
@@ -272,83 +278,10 @@ pub(super) fn prepare_body(source: Source) -> Result<PreparedBody, StoreError> {
 }
 
 /// The body stream of a prepared body.
-pub(super) fn into_stream(body: PreparedBody) -> BodyStream {
+pub(super) fn into_stream(body: PreparedBody, read: &ReadPath) -> BodyStream {
     match body {
         PreparedBody::Whole(bytes) if bytes.is_empty() => Box::pin(futures::stream::empty()),
         PreparedBody::Whole(bytes) => Box::pin(futures::stream::iter([Ok(bytes)])),
-        PreparedBody::Pieces(pieces) => stream_pieces(pieces),
+        PreparedBody::Pieces(pieces) => read.stream(pieces),
     }
-}
-
-/// Streams the pieces' bytes from a blocking reader task.
-fn stream_pieces(pieces: Vec<Piece>) -> BodyStream {
-    if pieces.iter().all(|p| p.len == 0) {
-        return Box::pin(futures::stream::empty());
-    }
-    let (tx, rx) = mpsc::channel(READ_AHEAD);
-    // Detached: the task ends when the pieces are read or the consumer drops the stream.
-    drop(tokio::task::spawn_blocking(move || {
-        read_pieces(pieces, &tx)
-    }));
-    Box::pin(ChunkStream { rx })
-}
-
-/// The consumer's end of a reader task's channel.
-struct ChunkStream {
-    rx: mpsc::Receiver<io::Result<Bytes>>,
-}
-
-impl Stream for ChunkStream {
-    type Item = io::Result<Bytes>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
-/// The reader task body. Blocking.
-fn read_pieces(pieces: Vec<Piece>, tx: &mpsc::Sender<io::Result<Bytes>>) {
-    for mut piece in pieces {
-        if let Err(e) = piece.file.seek(SeekFrom::Start(piece.offset)) {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-        let mut remaining = piece.len;
-        while remaining > 0 {
-            let want = remaining.min(READ_CHUNK);
-            let chunk = match read_chunk(&mut piece.file, want) {
-                Ok(chunk) => chunk,
-                Err(e) => {
-                    let msg = format!("failed to read data file {}: {e}", piece.path.display());
-                    let _ = tx.blocking_send(Err(io::Error::new(e.kind(), msg)));
-                    return;
-                }
-            };
-            remaining -= want;
-            if tx.blocking_send(Ok(chunk)).is_err() {
-                return; // the consumer went away
-            }
-        }
-    }
-}
-
-/// Reads exactly `want` bytes (at most [`READ_CHUNK`]) into a new buffer.
-///
-/// One `read` of the whole chunk: `read_to_end` on a `Take` would start at 8 KiB and double,
-/// which costs several syscalls per chunk and, on a cold file, several round trips to the disk.
-/// Zeroing the buffer first costs far less than the read.
-fn read_chunk(file: &mut File, want: u64) -> io::Result<Bytes> {
-    let cap = usize::try_from(want).map_err(io::Error::other)?;
-    let mut buf = vec![0u8; cap];
-    file.read_exact(&mut buf).map_err(|e| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "data file ended before its recorded length",
-            )
-        } else {
-            e
-        }
-    })?;
-    Ok(Bytes::from(buf))
 }

@@ -26,13 +26,19 @@ use crate::store::{BodyStream, ObjectReader, ObjectStore, PutOptions};
 
 /// The limits a store under [`conformance`] must be built with: small, so the limit checks
 /// run on small bodies. Inline objects are off; a store that has them runs the suite again
-/// with `inline_max` set (any value passes).
+/// with `inline_max` set (any value passes). Read buffers are one page, so every body over
+/// 4 KiB is streamed in many chunks, and ranges and multipart segments cross chunk and block
+/// boundaries.
 pub fn conformance_limits() -> StoreLimits {
     StoreLimits {
         max_object_size: ByteSize::kib(100),
         min_part_size: ByteSize::kib(5),
         max_part_size: ByteSize::kib(64),
         inline_max: ByteSize::b(0),
+        read_depth: 4,
+        read_buffers: 16,
+        read_buffer_size: ByteSize::kib(4),
+        ..StoreLimits::default()
     }
 }
 

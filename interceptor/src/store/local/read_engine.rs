@@ -1,0 +1,365 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The read-engine seam: which engine moves object bodies from data files into pool buffers.
+//!
+//! [`ReadEngine`] is a closed set, chosen once when the store opens (`store.read_engine`):
+//!
+//! - [`ReadEngine::Uring`] (`uring.rs`): one ring thread, the pool's buffers registered as
+//!   fixed buffers, `O_DIRECT` for bodies larger than one buffer where the filesystem allows
+//!   it (probed at open in the data directory: tmpfs refuses it, and is then read through the
+//!   page cache).
+//! - [`ReadEngine::Pread`] (`pread.rs`): positioned reads on tokio's blocking pool, through
+//!   the page cache. The fallback where io_uring is unavailable (`kernel.io_uring_disabled`, a
+//!   seccomp filter, an old kernel): `auto` logs one line saying why and goes on with it.
+//!
+//! Both run under the same pipeline (`pipeline.rs`): the same buffers, the same read-ahead
+//! depth, chunks in order. An engine only has to take a [`ChunkRead`] (file, offset, length,
+//! a lent buffer) and answer it once the bytes are in the buffer; [`ReadPath`] holds the
+//! engine with its pool and settings, and [`ReadEngineInfo`] says which one runs.
+//!
+//! ## Where an SPDK or NVMe-passthrough engine plugs in
+//!
+//! A new engine is a new variant here with a `submit(ChunkRead)`, and a branch in
+//! [`ReadPath::open`]. Two are foreseen, neither built (SPDK is not in the package registries
+//! here):
+//!
+//! - **NVMe passthrough** (`IORING_OP_URING_CMD` on the namespace's `/dev/ngXnY`, Linux 5.19+):
+//!   a ring with 128-byte SQEs next to the one in `uring.rs`, the same fixed buffers, and NVMe
+//!   read commands instead of file reads. What it needs besides is the map from a piece of a
+//!   data file to LBAs (`FIEMAP` on the file, taken when the object is opened; the file stays
+//!   open, so its extents stay put), and a check that the file's extents are written.
+//! - **SPDK** (user-space NVMe driver): the device leaves the kernel, so the store would keep
+//!   its data on a raw namespace instead of files; the pool's buffers would come from SPDK's
+//!   DMA-able memory, and a poller thread would replace the ring thread. The pipeline, the pool
+//!   interface and the body chunks stay as they are.
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
+use std::path::Path;
+use std::sync::Arc;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use super::pipeline::{ChunkRead, ReadStream};
+use super::pool::{AlignedBuf, BufferPool, PAGE, ReadPoolStats};
+use super::pread::PreadEngine;
+use super::read::Piece;
+use super::uring::{UringEngine, UringStarted};
+use crate::config::{ReadEngineChoice, StoreLimits};
+use crate::store::{BodyStream, StoreError};
+
+/// The engine that runs reads. Cheap to clone: streams hold a clone.
+#[derive(Debug, Clone)]
+pub(super) enum ReadEngine {
+    /// io_uring (`uring.rs`).
+    Uring(Arc<UringEngine>),
+    /// Positioned reads on the blocking pool (`pread.rs`).
+    Pread(PreadEngine),
+}
+
+impl ReadEngine {
+    /// Starts a read; its reply comes when it completed.
+    pub(super) fn submit(&self, read: ChunkRead) {
+        match self {
+            Self::Uring(engine) => engine.submit(read),
+            Self::Pread(engine) => engine.submit(read),
+        }
+    }
+}
+
+/// Which engine a store reads with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadEngineKind {
+    /// io_uring.
+    #[serde(rename = "io_uring")]
+    Uring,
+    /// pread on blocking threads.
+    #[serde(rename = "pread")]
+    Pread,
+}
+
+impl ReadEngineKind {
+    /// The engine's name in logs, status and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Uring => "io_uring",
+            Self::Pread => "pread",
+        }
+    }
+}
+
+/// The read path a store opened with: its engine, settings, and why anything is off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadEngineInfo {
+    /// The engine.
+    pub engine: ReadEngineKind,
+    /// Bodies larger than one buffer are read with `O_DIRECT`.
+    pub direct_io: bool,
+    /// The pool's buffers are registered with the ring as fixed buffers.
+    pub fixed_buffers: bool,
+    /// Reads in flight per body.
+    pub depth: usize,
+    /// Buffers in the pool.
+    pub buffers: usize,
+    /// Bytes per buffer.
+    pub buffer_size: u64,
+    /// Why io_uring, fixed buffers or `O_DIRECT` are not in use where they were wanted.
+    pub notes: Vec<String>,
+}
+
+impl fmt::Display for ReadEngineInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.engine.as_str())?;
+        if self.direct_io {
+            f.write_str(", O_DIRECT")?;
+        }
+        if self.fixed_buffers {
+            f.write_str(", fixed buffers")?;
+        }
+        let size = ByteSize::b(self.buffer_size);
+        write!(
+            f,
+            ", depth {}, {} x {size} buffers",
+            self.depth, self.buffers
+        )?;
+        for note in &self.notes {
+            write!(f, "; {note}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything a store reads bodies with: the engine, the buffer pool, and the settings.
+#[derive(Debug)]
+pub(super) struct ReadPath {
+    engine: ReadEngine,
+    pool: BufferPool,
+    depth: usize,
+    info: ReadEngineInfo,
+}
+
+impl ReadPath {
+    /// Builds the pool and starts the configured engine; with `auto`, io_uring where it runs,
+    /// else pread with one log line saying why. `data_root` (the `data/` directory, created
+    /// already) is where `O_DIRECT` is probed. Blocking.
+    pub(super) fn open(limits: &StoreLimits, data_root: &Path) -> Result<Self, StoreError> {
+        Self::open_with(limits, data_root, UringEngine::start)
+    }
+
+    /// [`ReadPath::open`] with the io_uring start injected (tests make it fail).
+    pub(super) fn open_with(
+        limits: &StoreLimits,
+        data_root: &Path,
+        start_uring: impl FnOnce(&BufferPool) -> io::Result<UringStarted>,
+    ) -> Result<Self, StoreError> {
+        let settings_error = |detail: String| StoreError::Io {
+            op: "check the read settings",
+            path: data_root.to_path_buf(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, detail),
+        };
+        let problems = limits.read_path_problems();
+        if !problems.is_empty() {
+            return Err(settings_error(problems.join("; ")));
+        }
+        let buffer_size = usize::try_from(limits.read_buffer_size.as_u64())
+            .map_err(|e| settings_error(e.to_string()))?;
+        let pool = BufferPool::new(limits.read_buffers, buffer_size);
+        let mut notes = Vec::new();
+        let mut fixed_buffers = false;
+        let start = |pool: &BufferPool| {
+            let started = start_uring(pool)?;
+            match started.fixed_buffers {
+                Ok(()) => fixed_buffers = true,
+                Err(e) => notes.push(format!("fixed buffers unavailable: {e}")),
+            }
+            io::Result::Ok(ReadEngine::Uring(Arc::new(started.engine)))
+        };
+        let mut fell_back = None;
+        let engine = match limits.read_engine {
+            ReadEngineChoice::Pread => ReadEngine::Pread(PreadEngine),
+            ReadEngineChoice::Uring => start(&pool).map_err(|source| StoreError::Io {
+                op: "start the io_uring read engine",
+                path: data_root.to_path_buf(),
+                source,
+            })?,
+            ReadEngineChoice::Auto => start(&pool).unwrap_or_else(|e| {
+                fell_back = Some(e.to_string());
+                ReadEngine::Pread(PreadEngine)
+            }),
+        };
+        if let Some(reason) = &fell_back {
+            notes.push(format!("io_uring unavailable: {reason}"));
+        }
+        let uring = matches!(engine, ReadEngine::Uring(_));
+        let direct_io = uring
+            && limits.direct_io
+            && probe_direct(data_root)
+                .inspect_err(|e| notes.push(format!("O_DIRECT refused by the filesystem: {e}")))
+                .is_ok();
+        let info = ReadEngineInfo {
+            engine: if uring {
+                ReadEngineKind::Uring
+            } else {
+                ReadEngineKind::Pread
+            },
+            direct_io,
+            fixed_buffers: uring && fixed_buffers,
+            depth: limits.read_depth,
+            buffers: pool.count(),
+            buffer_size: buffer_size as u64,
+            notes,
+        };
+        match fell_back {
+            Some(reason) => info!(
+                %reason,
+                engine = %info,
+                "io_uring is unavailable; reading object bodies with the pread engine"
+            ),
+            None => info!(engine = %info, "reading object bodies with {}", info.engine.as_str()),
+        }
+        Ok(Self {
+            engine,
+            pool,
+            depth: limits.read_depth,
+            info,
+        })
+    }
+
+    /// Bodies up to this size are read whole when their object is opened.
+    pub(super) fn whole_max(&self) -> u64 {
+        self.pool.buffer_size() as u64
+    }
+
+    /// Whether a body of `len` bytes is read with `O_DIRECT` (its files opened with it).
+    pub(super) fn is_direct_for(&self, len: u64) -> bool {
+        self.info.direct_io && len > self.whole_max()
+    }
+
+    /// The body stream over open pieces.
+    pub(super) fn stream(&self, pieces: Vec<Piece>) -> BodyStream {
+        if pieces.iter().all(|p| p.len == 0) {
+            return Box::pin(futures::stream::empty());
+        }
+        let engine = self.engine.clone();
+        Box::pin(ReadStream::new(
+            engine,
+            self.pool.clone(),
+            self.depth,
+            pieces,
+        ))
+    }
+
+    /// The engine and its settings.
+    pub(super) fn info(&self) -> &ReadEngineInfo {
+        &self.info
+    }
+
+    /// What the buffer pool holds right now.
+    pub(super) fn pool_stats(&self) -> ReadPoolStats {
+        self.pool.stats()
+    }
+}
+
+/// Whether files in `dir` can be read with `O_DIRECT`: writes one page to a probe file and
+/// reads it back through an `O_DIRECT` descriptor into an aligned buffer. Blocking.
+fn probe_direct(dir: &Path) -> io::Result<()> {
+    let path = dir.join(".direct-probe");
+    let result = (|| {
+        std::fs::write(&path, [0x5a; PAGE])?;
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path)?;
+        let mut buf = AlignedBuf::new(PAGE, None);
+        let n = file.read_at(buf.as_mut_slice(), 0)?;
+        if n == PAGE && buf.as_slice().iter().all(|&b| b == 0x5a) {
+            Ok(())
+        } else {
+            Err(io::Error::other("an O_DIRECT read returned other bytes"))
+        }
+    })();
+    let _ = std::fs::remove_file(&path);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(engine: ReadEngineChoice) -> StoreLimits {
+        StoreLimits {
+            read_engine: engine,
+            read_buffers: 8,
+            ..StoreLimits::default()
+        }
+    }
+
+    fn refused(_: &BufferPool) -> io::Result<UringStarted> {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    }
+
+    #[test]
+    fn auto_falls_back_to_pread_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path =
+            ReadPath::open_with(&limits(ReadEngineChoice::Auto), dir.path(), refused).unwrap();
+        let info = path.info();
+        assert_eq!(info.engine, ReadEngineKind::Pread);
+        assert!(!info.direct_io && !info.fixed_buffers, "{info:?}");
+        assert_eq!(info.notes.len(), 1, "{info:?}");
+        assert!(
+            info.notes[0].starts_with("io_uring unavailable: Operation not permitted"),
+            "{info:?}"
+        );
+        assert!(info.to_string().starts_with("pread, depth 8"), "{info}");
+    }
+
+    #[test]
+    fn forcing_uring_where_it_is_refused_fails_the_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let err =
+            ReadPath::open_with(&limits(ReadEngineChoice::Uring), dir.path(), refused).unwrap_err();
+        assert!(
+            err.to_string().contains("io_uring"),
+            "the error names the engine: {err}"
+        );
+    }
+
+    #[test]
+    fn forcing_pread_never_starts_io_uring() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = ReadPath::open_with(&limits(ReadEngineChoice::Pread), dir.path(), |_| {
+            panic!("io_uring started under read_engine = pread")
+        })
+        .unwrap();
+        assert_eq!(path.info().engine, ReadEngineKind::Pread);
+        assert!(path.info().notes.is_empty());
+    }
+
+    #[test]
+    fn auto_picks_io_uring_where_it_runs() {
+        // The test machines run io_uring, with a temporary directory on a disk that takes
+        // O_DIRECT; a machine where either is refused fails here, with the reason, rather
+        // than skipping.
+        let dir = tempfile::tempdir().unwrap();
+        let path = ReadPath::open(&limits(ReadEngineChoice::Auto), dir.path()).unwrap();
+        let info = path.info();
+        assert_eq!(info.engine, ReadEngineKind::Uring, "{info}");
+        assert!(info.direct_io, "{info}");
+    }
+
+    #[test]
+    fn inconsistent_settings_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = StoreLimits {
+            read_depth: 16,
+            read_buffers: 8,
+            ..StoreLimits::default()
+        };
+        let err = ReadPath::open(&bad, dir.path()).unwrap_err();
+        assert!(err.to_string().contains("check the read settings"), "{err}");
+    }
+}
