@@ -241,10 +241,24 @@ impl Hooks {
                 }
             })
             .collect();
-        (
-            pipeline::start(Arc::clone(&self.backend), jobs, input),
-            effects,
-        )
+        let mut running = pipeline::start(Arc::clone(&self.backend), jobs, input);
+        if let Some(metrics) = self.metrics.clone() {
+            let names: Vec<String> = chain.stages.iter().map(|d| d.record.name.clone()).collect();
+            let done = running.done;
+            running.done = Box::pin(async move {
+                let result = done.await;
+                match &result {
+                    Ok(reports) => {
+                        for (name, report) in names.iter().zip(reports) {
+                            metrics.record_ok(name, report);
+                        }
+                    }
+                    Err(e) => metrics.record_err(e),
+                }
+                result
+            });
+        }
+        (running, effects)
     }
 
     /// Async triggers matching an operation that is about to run.
