@@ -26,6 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
 _DAEMON: harness.Daemon | None = None
+# Daemons a test module runs besides the session's (own config, restarts): a failing test's
+# report includes what they logged too. Modules add and remove their own.
+EXTRA_DAEMONS: list[harness.Daemon] = []
 
 
 @dataclass
@@ -191,6 +194,7 @@ def aws(s3env) -> Aws:
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     item._quarryd_log_offset = _DAEMON.log_size() if _DAEMON else None
+    item._extra_log_offsets = {id(d): d.log_size() for d in EXTRA_DAEMONS}
     yield
 
 
@@ -198,8 +202,15 @@ def pytest_runtest_protocol(item, nextitem):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    if not report.failed:
+        return
     offset = getattr(item, "_quarryd_log_offset", None)
-    if report.failed and _DAEMON is not None and offset is not None:
+    if _DAEMON is not None and offset is not None:
         log = _DAEMON.log_since(offset)
         if log.strip():
             report.sections.append(("quarryd (session daemon) log during this test", log))
+    offsets = getattr(item, "_extra_log_offsets", {})
+    for d in EXTRA_DAEMONS:
+        log = d.log_since(offsets.get(id(d), 0))
+        if log.strip():
+            report.sections.append((f"quarryd ({d.log_path}) log during this test", log))
