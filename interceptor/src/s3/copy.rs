@@ -66,6 +66,7 @@ impl S3Frontend {
         self.refuse_bypassing_put_trigger(&input.bucket, &input.key, "copies")?;
         let copy_source = input.copy_source.clone();
         let src = parse_source(&copy_source)?;
+        self.refuse_intercepted_copy_source(src.bucket, src.key)?;
         let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
             None | Some(MetadataDirective::COPY) => false,
             Some(MetadataDirective::REPLACE) => true,
@@ -126,6 +127,7 @@ impl S3Frontend {
         let mut input = req.input;
         let part_number = super::multipart::part_number(input.part_number)?;
         let src = parse_source(&input.copy_source)?;
+        self.refuse_intercepted_copy_source(src.bucket, src.key)?;
         let range = input
             .copy_source_range
             .as_deref()

@@ -213,6 +213,10 @@ impl S3Frontend {
             options.expected_len.take(),
             options.content_md5.take(),
         );
+        // The first error of the client's body (a bad signature, digest or length) is kept:
+        // it is the cause when the chain then fails, and the client gets its S3 error.
+        let input_error = Arc::new(std::sync::Mutex::new(None::<std::io::Error>));
+        let body = keep_first_error(body, Arc::clone(&input_error));
         let facts = facts_of(bucket, key, None, &options.attrs, None);
         let event = match chain.origin {
             Origin::Trigger(_) => Event::Put.as_str(),
@@ -225,6 +229,13 @@ impl S3Frontend {
             .put_object(bucket, key, running.output, options)
             .await;
         let finished = running.done.await;
+        let client_error = input_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let (Err(_), Some(source)) = (&stored, client_error) {
+            return Err(self.store_err(StoreError::Body { source }));
+        }
         let meta = match (stored, finished) {
             (Ok(meta), _) => meta,
             (Err(StoreError::Body { .. }), Err(e)) => return Err(function_error(&e)),
@@ -260,6 +271,28 @@ impl S3Frontend {
                     trigger.functions.join(",")
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// A copy reads its source without running the source's read triggers, so a source whose
+    /// reads are intercepted (`before-get` may deny, `after-get` transforms) is refused: its
+    /// stored bytes are served only through those functions.
+    pub(super) fn refuse_intercepted_copy_source(&self, bucket: &str, key: &str) -> S3Result<()> {
+        let Some(hooks) = &self.hooks else {
+            return Ok(());
+        };
+        for event in [Event::BeforeGet, Event::AfterGet] {
+            if let Some(trigger) = hooks.triggers.matching(bucket, event, key).first() {
+                return Err(S3Error::with_message(
+                    S3ErrorCode::AccessDenied,
+                    format!(
+                        "the copy source is read through {event} trigger {} (function {}); its stored bytes cannot be copied",
+                        trigger.id,
+                        trigger.functions.join(",")
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -450,6 +483,26 @@ async fn collect_range(output: &mut ChunkStream, range: ByteRange) -> S3Result<S
     })
 }
 
+/// Passes `body` on, keeping its first error in `slot` and handing the chain a copy of its
+/// message instead.
+fn keep_first_error(
+    body: ChunkStream,
+    slot: Arc<std::sync::Mutex<Option<std::io::Error>>>,
+) -> ChunkStream {
+    Box::pin(body.map(move |item| {
+        item.map_err(|e| {
+            let copy = std::io::Error::new(e.kind(), e.to_string());
+            let mut slot = slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(e);
+            }
+            copy
+        })
+    }))
+}
+
 /// Checks the client's declared length and Content-MD5 on the bytes it sent, before a function
 /// transforms them; a mismatch ends the stream with an error (nothing is stored).
 fn client_checked(
@@ -479,17 +532,18 @@ fn client_checked(
         if let Some(expected) = expected_len
             && s.0 != expected
         {
-            return Some(Err(std::io::Error::other(format!(
-                "the body has {} bytes; Content-Length said {expected}",
-                s.0
+            return Some(Err(std::io::Error::other(S3Error::with_message(
+                S3ErrorCode::IncompleteBody,
+                format!("the body has {} bytes; Content-Length said {expected}", s.0),
             ))));
         }
         if let Some(md5) = md5
             && s.1.clone().finalize().as_slice() != md5
         {
-            return Some(Err(std::io::Error::other(
-                "the body does not match its Content-MD5",
-            )));
+            return Some(Err(std::io::Error::other(S3Error::with_message(
+                S3ErrorCode::BadDigest,
+                "the Content-MD5 you specified did not match what was received",
+            ))));
         }
         None
     })
