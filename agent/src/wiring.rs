@@ -168,6 +168,7 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
             path: data_dir.clone(),
             source,
         })?;
+    let read_engine = store.read_engine().clone();
     let store: Arc<dyn ObjectStore> = Arc::new(store);
 
     info!("Initializing functions, triggers and the event queue");
@@ -228,6 +229,7 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
         s3_endpoint: format!("http://{s3_addr}"),
         admin_endpoint: format!("http://{admin_addr}"),
         data_dir: data_dir.clone(),
+        read_engine: Some(read_engine),
     };
     let admin_service = AdminService::new(
         registry,

@@ -140,3 +140,41 @@ impl Default for S3Limits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_settings_parse_from_the_store_table() {
+        let limits: StoreLimits = toml::from_str(
+            "read_engine = \"pread\"\nread_depth = 16\nread_buffers = 32\n\
+             read_buffer_size = \"256KiB\"\ndirect_io = false\n",
+        )
+        .unwrap();
+        assert_eq!(limits.read_engine, ReadEngineChoice::Pread);
+        assert_eq!((limits.read_depth, limits.read_buffers), (16, 32));
+        assert_eq!(limits.read_buffer_size, ByteSize::kib(256));
+        assert!(!limits.direct_io);
+        assert!(limits.read_path_problems().is_empty());
+        let unknown = toml::from_str::<StoreLimits>("read_engine = \"spdk\"");
+        assert!(unknown.is_err(), "an engine outside the set is refused");
+    }
+
+    #[test]
+    fn read_settings_problems_name_the_key() {
+        assert!(StoreLimits::default().read_path_problems().is_empty());
+        let bad = StoreLimits {
+            read_depth: 65,
+            read_buffers: 10,
+            read_buffer_size: ByteSize::kib(6),
+            ..StoreLimits::default()
+        };
+        let problems = bad.read_path_problems();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        for key in ["read_depth", "read_buffers", "read_buffer_size"] {
+            let named = format!("store.{key} is");
+            assert!(problems.iter().any(|p| p.contains(&named)), "{problems:?}");
+        }
+    }
+}

@@ -47,6 +47,8 @@ pub struct NodeInfo {
     pub admin_endpoint: String,
     /// The data directory.
     pub data_dir: std::path::PathBuf,
+    /// The store's read engine (what `LocalStore` chose at open).
+    pub read_engine: Option<quarry_interceptor::store::local::ReadEngineInfo>,
 }
 
 /// Shared state of the admin service.

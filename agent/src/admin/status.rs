@@ -6,6 +6,7 @@ use std::path::Path;
 use http::StatusCode;
 use quarry_interceptor::ObjectStore;
 use quarry_interceptor::store::StoreUsage;
+use quarry_interceptor::store::local::ReadEngineInfo;
 use serde::{Deserialize, Serialize};
 
 use super::{AdminResponse, NodeInfo, json, json_error};
@@ -25,6 +26,9 @@ pub struct NodeStatus {
     pub data_dir: String,
     /// Object store totals.
     pub store: StoreUsage,
+    /// The engine that reads object bodies (absent from daemons that predate it).
+    #[serde(default)]
+    pub read_engine: Option<ReadEngineInfo>,
     /// The data directory's filesystem.
     pub disk: Option<DiskUsage>,
 }
@@ -64,6 +68,7 @@ pub(super) async fn handle(
         admin_endpoint: info.admin_endpoint.clone(),
         data_dir: info.data_dir.display().to_string(),
         store: usage,
+        read_engine: info.read_engine.clone(),
         disk,
     };
     json(StatusCode::OK, &status)

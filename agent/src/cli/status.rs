@@ -31,6 +31,9 @@ pub(crate) async fn run(cli: &Cli, raw: bool) -> Result<(), CliError> {
         ByteSize::b(s.store.object_bytes),
         s.store.uploads
     ));
+    if let Some(engine) = &s.read_engine {
+        out.push_str(&format!("read engine     {engine}\n"));
+    }
     if let Some(d) = s.disk {
         out.push_str(&format!(
             "disk            {} free of {}\n",

@@ -88,6 +88,9 @@ pub fn validate(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<(), ConfigErr
             store.inline_max
         ),
     );
+    for problem in store.read_path_problems() {
+        check(false, problem);
+    }
 
     let access = env.var(ENV_ACCESS_KEY).is_some() || cfg.s3.access_key.is_some();
     let secret = env.var(ENV_SECRET_KEY).is_some() || cfg.s3.secret_key.is_some();
@@ -166,6 +169,24 @@ mod tests {
         };
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("store.inline_max"), "{problems:?}");
+    }
+
+    #[test]
+    fn read_path_settings_are_checked_with_the_rest() {
+        let mut cfg = QuarryConfig::default();
+        cfg.store.read_depth = 0;
+        cfg.store.read_buffer_size = bytesize::ByteSize::b(5000);
+        let ConfigError::Invalid { problems } = validate(&cfg, &MapEnv::default()).unwrap_err()
+        else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("store.read_depth")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("store.read_buffer_size"))
+        );
     }
 
     #[test]

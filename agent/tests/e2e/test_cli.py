@@ -91,6 +91,9 @@ def test_cli_status(cli, s3, bucket):
     assert "quarryd" in out and "127.0.0.1" in out, out
     raw = json.loads(cli("status", "--json").stdout)
     assert raw["store"]["objects"] >= 1 and raw["store"]["buckets"] >= 1, raw
+    # The read engine the store chose at start, and its settings.
+    assert raw["read_engine"]["engine"] in ("io_uring", "pread"), raw
+    assert "read engine     " + raw["read_engine"]["engine"] in out, out
 
 
 def test_cli_status_bad_token(cli):
