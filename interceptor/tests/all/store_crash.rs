@@ -398,6 +398,27 @@ async fn crash_after_delete_commit_reclaims_the_deleted_files() {
     assert_no_orphans(&store, "delete.after_commit").await;
 }
 
+#[tokio::test]
+async fn crash_after_metadata_commit_keeps_the_update_and_the_body() {
+    let scene = Scene::new().await;
+    let etag = md5_hex(&scene.v1);
+    let (store, _dir, v1) = scene
+        .crash_at("update_metadata.after_commit", |s| async move {
+            let metadata = [("colour".to_owned(), "blue".to_owned())].into();
+            s.update_metadata(BUCKET, "key", &etag, metadata).await
+        })
+        .await;
+    assert_object(&store, &v1, &md5_hex(&v1), "update_metadata.after_commit").await;
+    let meta = store.head_object(BUCKET, "key").await.expect("head");
+    assert_eq!(
+        meta.attrs.user_metadata.get("colour").map(String::as_str),
+        Some("blue"),
+        "the committed update survives the crash"
+    );
+    assert_eq!(store.recovery_report().orphan_files, 0);
+    assert_no_orphans(&store, "update_metadata.after_commit").await;
+}
+
 #[test]
 fn every_failpoint_has_a_crash_test() {
     let source = include_str!("store_crash.rs");
