@@ -16,6 +16,12 @@
 //!   before every op, read from disk); the large-GET target is judged cold.
 //! - `benches/store.rs`: `LocalStore` put/get against plain file write+fsync/read in the
 //!   same directory (`cargo bench -p quarry-bench --bench store`).
+//! - Scenario `functions` ([`scenario::functions`]): a 1 KiB GET through an identity
+//!   `after-get` trigger against the same GET without one (added p50 at most 30 us), and
+//!   `wordcount.wasm` over 1 GiB in memory through the WebAssembly pool against native Rust
+//!   (at least 0.5x a `memchr::memmem` count). `benches/functions.rs`: instance start, call and
+//!   drop of the `noop` module in the pool (at most 5 us), and trigger matching among 1,000 and
+//!   100,000 triggers (at most 200 ns).
 //!
 //! ## Example
 //!
@@ -39,13 +45,31 @@
 //!
 //! Stop the peers with `CEPH_PEER_DIR=... bash shared/tools/ceph-peer/stop.sh --purge`.
 //!
+//! Storage functions: the scenario reads the example modules (`examples/functions/build.sh`
+//! needs clang, lld, wasi-libc and wabt; see `examples/functions/README.md`) and starts the
+//! quarryd binary built from this tree, whose admin API deploys the function and adds the
+//! trigger. The criterion bench needs neither.
+//!
+//! ```text
+//! examples/functions/build.sh target/functions
+//! cargo build --release -p quarry-agent --bin quarryd
+//! cargo run --release -p quarry-bench --bin scenario -- functions \
+//!     --out bench/reports/functions.json
+//! cargo bench -p quarry-bench --bench functions
+//! ```
+//!
+//! The criterion medians are in `target/criterion/{instance,trigger_match}/*/new/estimates.json`
+//! (`median.point_estimate`, in ns).
+//!
 //! The same harness as a library, for a single plain-file cell:
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use clap::Parser;
 //! use quarry_bench::scenario::{self, Cli};
-//! let Cli::S3(options) = Cli::parse_from(["scenario", "s3", "--targets", "plain"]);
+//! let Cli::S3(options) = Cli::parse_from(["scenario", "s3", "--targets", "plain"]) else {
+//!     anyhow::bail!("s3 parses as s3");
+//! };
 //! let report = scenario::run_s3(&options).await?;
 //! println!("{}", serde_json::to_string_pretty(&report)?);
 //! # Ok(()) }

@@ -184,7 +184,10 @@ mod tests {
             secret_key: "b".to_owned(),
         };
         let crate::scenario::Cli::S3(options) =
-            crate::scenario::Cli::parse_from(["scenario", "s3"]);
+            crate::scenario::Cli::parse_from(["scenario", "s3"])
+        else {
+            panic!("s3 parses as s3");
+        };
         let client = S3Target::new(&endpoint, "quarry-bench", &options).unwrap();
         client.create_bucket().await.unwrap();
         client.warm_up(2).await.unwrap();

@@ -2,9 +2,11 @@
 //! End-to-end scenarios. Scenario `s3`: PUT and GET throughput and latency of quarryd, the
 //! Ceph RADOS Gateway peer and plain file I/O, over loopback, with ratios against targets.
 //! GETs of quarryd and plain files run twice: warm (page cache) and cold (the files evicted
-//! from the page cache before every op, so the read comes from the disk).
+//! from the page cache before every op, so the read comes from the disk). Scenario
+//! [`functions`]: the latency an identity trigger adds to a small GET, and wordcount in
+//! WebAssembly against native Rust.
 //!
-//! Invariants of a run:
+//! Invariants of an `s3` run:
 //! - every target asked for appears in the report as ran, skipped (with the reason and the
 //!   way to include it) or failed (with the error); nothing is dropped silently;
 //! - quarryd runs on a fresh data dir inside a fresh work subdirectory, on the same disk as
@@ -14,6 +16,7 @@
 //!   works on this machine's disk.
 
 pub mod ceph;
+pub mod functions;
 pub mod load;
 pub mod loopback;
 pub mod machine;
@@ -27,7 +30,8 @@ pub mod s3;
 pub mod table;
 pub mod target;
 
-pub use self::options::{Cli, S3Options, TargetKind};
+pub use self::functions::{FunctionsReport, run_functions};
+pub use self::options::{Cli, FunctionsOptions, FunctionsPart, S3Options, TargetKind};
 pub use self::report::Report;
 
 use std::path::Path;

@@ -21,6 +21,10 @@ pub enum Cli {
     /// PUT/GET throughput and latency: quarryd vs the Ceph peer vs plain file I/O, with cold
     /// (from disk) and warm (page cache) GETs.
     S3(S3Options),
+    /// Storage functions: a 1 KiB GET through an identity `after-get` trigger against the same
+    /// GET without one (quarryd), and wordcount in WebAssembly against native Rust over 1 GiB
+    /// in memory.
+    Functions(FunctionsOptions),
 }
 
 /// One system the `s3` scenario measures.
@@ -131,6 +135,97 @@ pub struct S3Options {
     pub keep_work: bool,
 }
 
+/// One part of the `functions` scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FunctionsPart {
+    /// GETs of one small object with and without an identity `after-get` trigger, interleaved,
+    /// against quarryd started by the harness.
+    Get,
+    /// wordcount.wasm through the WebAssembly pool in-process against native Rust.
+    Wordcount,
+}
+
+impl FunctionsPart {
+    /// The name used in the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Wordcount => "wordcount",
+        }
+    }
+}
+
+impl fmt::Display for FunctionsPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Options of the `functions` scenario.
+#[derive(Debug, Clone, Args)]
+pub struct FunctionsOptions {
+    /// Parts to run, in this order.
+    #[arg(long, value_delimiter = ',', default_value = "get,wordcount")]
+    pub parts: Vec<FunctionsPart>,
+
+    /// Timed GETs per side (with and without the trigger), issued one at a time, the two
+    /// sides interleaved.
+    #[arg(long, default_value_t = 2000)]
+    pub requests: usize,
+
+    /// Untimed GETs per side before the timed ones (connection, caches, the pool's first
+    /// instances).
+    #[arg(long, default_value_t = 200)]
+    pub warmup_requests: usize,
+
+    /// Size of the object the GETs read.
+    #[arg(long, default_value = "1KiB", value_parser = parse_size)]
+    pub object_size: u64,
+
+    /// Size of the text wordcount reads (held in memory, generated from a fixed seed).
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub wordcount_size: u64,
+
+    /// Size of the chunks the text is fed to the function in.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    pub chunk_size: u64,
+
+    /// The word wordcount counts lines of.
+    #[arg(long, default_value = "banana")]
+    pub word: String,
+
+    /// Timed wordcount runs per side (native and wasm interleaved); the median is judged.
+    #[arg(long, default_value_t = 3)]
+    pub wordcount_runs: usize,
+
+    /// Where `examples/functions/build.sh` put the modules (`identity.wasm`,
+    /// `wordcount.wasm`).
+    #[arg(long, default_value = "target/functions")]
+    pub functions_dir: PathBuf,
+
+    /// Longest time one S3 or admin request may take.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Where the JSON report is written.
+    #[arg(long, default_value = "target/scenario/functions-report.json")]
+    pub out: PathBuf,
+
+    /// The quarryd binary to start.
+    #[arg(long, default_value = "target/release/quarryd")]
+    pub quarryd: PathBuf,
+
+    /// Directory for quarryd's data dir; a fresh subdirectory is made per run and removed
+    /// afterwards.
+    #[arg(long, default_value = "target/scenario/work")]
+    pub work_dir: PathBuf,
+
+    /// Keep the per-run work subdirectory (quarryd's data and log).
+    #[arg(long)]
+    pub keep_work: bool,
+}
+
 /// Parses `4KiB`, `1MiB`, `64M`, `4096`: binary units, optional `B`/`iB` suffix.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
@@ -205,7 +300,9 @@ mod tests {
 
     #[test]
     fn defaults_are_the_foundation_matrix() {
-        let Cli::S3(options) = Cli::parse_from(["scenario", "s3"]);
+        let Cli::S3(options) = Cli::parse_from(["scenario", "s3"]) else {
+            panic!("s3 parses as s3");
+        };
         assert_eq!(
             options.targets,
             [
@@ -220,5 +317,21 @@ mod tests {
         assert_eq!(options.concurrency, [1, 32]);
         assert_eq!(options.duration_per_cell, Duration::from_secs(2));
         assert!(options.ceph_env.is_none() && options.ceph_default_env.is_none());
+    }
+
+    #[test]
+    fn functions_defaults_are_the_issue_figures() {
+        let Cli::Functions(options) = Cli::parse_from(["scenario", "functions"]) else {
+            panic!("functions parses as functions");
+        };
+        assert_eq!(
+            options.parts,
+            [FunctionsPart::Get, FunctionsPart::Wordcount]
+        );
+        assert_eq!(options.requests, 2000);
+        assert_eq!(options.object_size, 1024);
+        assert_eq!(options.wordcount_size, 1 << 30);
+        assert_eq!(options.chunk_size, 1 << 20);
+        assert_eq!(options.word, "banana");
     }
 }

@@ -20,6 +20,8 @@ use url::Url;
 use super::machine::RssSample;
 use super::s3::S3Endpoint;
 
+/// The admin token the harness starts quarryd with (`QUARRY_ADMIN_TOKEN`).
+const ADMIN_TOKEN: &str = "quarry-bench-admin-token-not-for-production";
 /// How long quarryd may take to answer `/health`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long quarryd may take to exit after SIGTERM before it is killed: longer than its
@@ -33,8 +35,10 @@ pub struct QuarrydProcess {
     pid: u32,
     /// The S3 endpoint with the root keys the harness set.
     pub endpoint: S3Endpoint,
-    /// The admin listener (`/health`).
+    /// The admin listener (`/health`, `/metrics` and the `/v1/` API).
     pub admin: SocketAddr,
+    /// The bearer token of the `/v1/` admin API, which the harness sets.
+    pub admin_token: String,
     /// quarryd's stdout and stderr.
     pub log_path: PathBuf,
 }
@@ -63,6 +67,7 @@ impl QuarrydProcess {
             .arg(admin.to_string())
             .env("QUARRY_ROOT_ACCESS_KEY", &endpoint.access_key)
             .env("QUARRY_ROOT_SECRET_KEY", &endpoint.secret_key)
+            .env("QUARRY_ADMIN_TOKEN", ADMIN_TOKEN)
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("failed to share the quarryd log")?)
             .stderr(log)
@@ -75,6 +80,7 @@ impl QuarrydProcess {
             pid,
             endpoint,
             admin,
+            admin_token: ADMIN_TOKEN.to_owned(),
             log_path: log_path.to_owned(),
         };
         process.wait_healthy().await?;

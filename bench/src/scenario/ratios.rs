@@ -253,7 +253,9 @@ fn quotient(
     }
 }
 
-fn ratio(
+/// A ratio named `name` with its verdict against `goal` (none: reported for context), or
+/// `not_measured` with the reason when `value` is an error.
+pub fn ratio(
     name: String,
     description: String,
     value: Result<f64, String>,

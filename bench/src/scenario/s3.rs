@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use bytes::Bytes;
+use reqwest::header::HeaderMap;
 use reqwest::{Client, Response, StatusCode};
 use rusty_s3::{Bucket, Credentials, S3Action as _, UrlStyle};
 use url::Url;
@@ -56,13 +57,33 @@ impl S3Target {
     /// for the most workers `options` asks for and its request timeout.
     pub fn new(endpoint: &S3Endpoint, bucket: &str, options: &S3Options) -> Result<Self> {
         let max_concurrency = options.concurrency.iter().copied().max().unwrap_or(1);
+        Self::with_pool(endpoint, bucket, max_concurrency, options.request_timeout)
+    }
+
+    /// A client for `bucket` at `endpoint` (path-style) keeping up to `connections` idle
+    /// connections, whose requests fail after `timeout`.
+    pub fn with_pool(
+        endpoint: &S3Endpoint,
+        bucket: &str,
+        connections: usize,
+        timeout: Duration,
+    ) -> Result<Self> {
         let client = Client::builder()
             .no_proxy()
             .tcp_nodelay(true)
-            .pool_max_idle_per_host(max_concurrency)
-            .timeout(options.request_timeout)
+            .pool_max_idle_per_host(connections)
+            .timeout(timeout)
             .build()
             .context("failed to build the HTTP client")?;
+        Self::with_client(endpoint, bucket, client)
+    }
+
+    /// A client for another bucket of the same endpoint that shares this one's connections.
+    pub fn for_bucket(&self, endpoint: &S3Endpoint, bucket: &str) -> Result<Self> {
+        Self::with_client(endpoint, bucket, self.client.clone())
+    }
+
+    fn with_client(endpoint: &S3Endpoint, bucket: &str, client: Client) -> Result<Self> {
         let bucket = Bucket::new(
             endpoint.url.clone(),
             UrlStyle::Path,
@@ -170,6 +191,24 @@ impl S3Target {
             "GET {key} returned {received} bytes, expected {expected_len}"
         );
         Ok(received)
+    }
+
+    /// GETs `key` whole: the body and the response headers.
+    pub async fn get_full(&self, key: &str) -> Result<(HeaderMap, Bytes)> {
+        let url = self
+            .bucket
+            .get_object(Some(&self.credentials), key)
+            .sign(URL_VALIDITY);
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .context("GET request failed")?;
+        let response = expect_success(response, "GET", key).await?;
+        let headers = response.headers().clone();
+        let body = response.bytes().await.context("GET body failed")?;
+        Ok((headers, body))
     }
 
     /// Deletes `key` (cleanup; a missing key is fine).

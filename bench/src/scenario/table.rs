@@ -3,7 +3,7 @@
 
 use std::io::{self, Write};
 
-use super::report::{Comparison, Report, TargetStatus};
+use super::report::{Comparison, Ratio, Report, TargetStatus};
 
 /// Writes the cells, the ratios and the target notes as aligned text.
 pub fn write_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
@@ -29,33 +29,7 @@ pub fn write_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
     }
 
     writeln!(out)?;
-    writeln!(
-        out,
-        "{:<56} {:>9} {:>9}  status",
-        "ratio", "value", "target"
-    )?;
-    for r in &report.ratios {
-        let value = r
-            .value
-            .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
-        let target = match (r.comparison, r.target) {
-            (Some(Comparison::AtLeast), Some(t)) => format!(">= {t}"),
-            (Some(Comparison::AtMost), Some(t)) => format!("<= {t}"),
-            _ => String::new(),
-        };
-        let reason = r
-            .reason
-            .as_deref()
-            .map(|why| format!(" ({why})"))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "{:<56} {value:>9} {target:>9}  {}{reason}",
-            r.name,
-            r.status.as_str().to_uppercase()
-        )?;
-    }
-
+    write_ratios(&report.ratios, out)?;
     writeln!(out)?;
     let pc = &report.page_cache;
     writeln!(
@@ -108,4 +82,35 @@ pub fn write_table(report: &Report, out: &mut impl Write) -> io::Result<()> {
         "note: {}",
         report.caveats.first().copied().unwrap_or_default()
     )
+}
+
+/// Writes each ratio with its value, target and verdict.
+pub fn write_ratios(ratios: &[Ratio], out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<56} {:>9} {:>9}  status",
+        "ratio", "value", "target"
+    )?;
+    for r in ratios {
+        let value = r
+            .value
+            .map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+        let target = match (r.comparison, r.target) {
+            (Some(Comparison::AtLeast), Some(t)) => format!(">= {t}"),
+            (Some(Comparison::AtMost), Some(t)) => format!("<= {t}"),
+            _ => String::new(),
+        };
+        let reason = r
+            .reason
+            .as_deref()
+            .map(|why| format!(" ({why})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:<56} {value:>9} {target:>9}  {}{reason}",
+            r.name,
+            r.status.as_str().to_uppercase()
+        )?;
+    }
+    Ok(())
 }

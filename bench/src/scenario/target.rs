@@ -378,7 +378,9 @@ mod tests {
             "4KiB,1MiB",
             "--concurrency",
             "1,3",
-        ]);
+        ]) else {
+            panic!("s3 parses as s3");
+        };
         assert_eq!(
             object_names(&options),
             ["4KiB-0", "4KiB-1", "4KiB-2", "1MiB-0", "1MiB-1", "1MiB-2"]
