@@ -852,6 +852,20 @@ def test_before_get_rewrite_redirect_reject_headers(node, nb):
         node.s3.get_object(Bucket=nb, Key="secret/x")
     assert ei.value.response["Error"]["Code"] == "RejectedByFunction"
 
+    # A copy would hand out the guarded bytes without the function: refused, naming the trigger.
+    with pytest.raises(ClientError) as ei:
+        node.s3.copy_object(Bucket=nb, Key="leak/x", CopySource={"Bucket": nb, "Key": "secret/x"})
+    err = ei.value.response["Error"]
+    assert err["Code"] == "AccessDenied" and "before-get trigger" in err["Message"], err
+    up = node.s3.create_multipart_upload(Bucket=nb, Key="leak/mp")
+    with pytest.raises(ClientError) as ei:
+        node.s3.upload_part_copy(Bucket=nb, Key="leak/mp", UploadId=up["UploadId"], PartNumber=1,
+                                 CopySource={"Bucket": nb, "Key": "secret/x"})
+    assert ei.value.response["Error"]["Code"] == "AccessDenied"
+    node.s3.abort_multipart_upload(Bucket=nb, Key="leak/mp", UploadId=up["UploadId"])
+    with pytest.raises(ClientError):
+        node.s3.head_object(Bucket=nb, Key="leak/x")
+
     # headers: added to the plain response, whose length stays.
     r = node.req("GET", nb, "hdr/x")
     assert (r.status_code, r.content) == (200, b"with headers\n"), r.text
