@@ -4,7 +4,7 @@
 //! CPU limits and preemption.
 //!
 //! ABI v1 is WASI preview1 as a Unix filter (stdin = input, stdout = output, environment =
-//! params and object facts, stderr = log) plus the `quarry` host module ([`abi`]).
+//! params and object facts, stderr = log) plus the `quarry` host module (`abi.rs`; header `offload/abi/quarry.h`).
 
 #![allow(
     unsafe_code,
