@@ -4,7 +4,8 @@
 //! CPU limits and preemption.
 //!
 //! ABI v1 is WASI preview1 as a Unix filter (stdin = input, stdout = output, environment =
-//! params and object facts, stderr = log) plus the `quarry` host module (`abi.rs`; header `offload/abi/quarry.h`).
+//! params and object facts, stderr = log) plus the `quarry` host module (`abi.rs`; the C
+//! header is `offload/abi/quarry.h`).
 
 #![allow(
     unsafe_code,
