@@ -13,31 +13,11 @@ use crate::daemon::Daemon;
 
 const QUARRY: &str = env!("CARGO_BIN_EXE_quarry");
 
-/// An identity filter: copies stdin to stdout (ABI v1, WASI preview1).
-const IDENTITY_WAT: &str = r#"
-(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 2)
-  (func (export "_start")
-    (loop $next
-      (i32.store (i32.const 0) (i32.const 1024))
-      (i32.store (i32.const 4) (i32.const 65536))
-      (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
-      (if (i32.eqz (i32.load (i32.const 8))) (then (return)))
-      (i32.store (i32.const 4) (i32.load (i32.const 8)))
-      (if (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12))
-        (then (unreachable)))
-      (br $next))))
-"#;
+/// An identity filter: copies stdin to stdout (ABI v1, WASI preview1); the shipped example.
+const IDENTITY_WAT: &str = include_str!("../../../examples/functions/wat/identity.wat");
 
-/// A module that imports what no node offers.
-const HOSTILE_WAT: &str = r#"
-(module
-  (import "env" "launch_missiles" (func $boom))
-  (memory (export "memory") 1)
-  (func (export "_start") (call $boom)))
-"#;
+/// A module that imports what no node offers; the shipped hostile example.
+const HOSTILE_WAT: &str = include_str!("../../../examples/functions/hostile/badimport.wat");
 
 /// The admin API of a test daemon.
 struct Admin {

@@ -67,17 +67,7 @@ pub async fn run_s3(options: &S3Options) -> Result<Report> {
     );
     let started_at = now_rfc3339();
     let mut machine = machine::MachineInfo::read();
-    std::fs::create_dir_all(&options.work_dir)
-        .with_context(|| format!("failed to create work dir {}", options.work_dir.display()))?;
-    let work = tempfile::Builder::new()
-        .prefix("run-")
-        .tempdir_in(&options.work_dir)
-        .with_context(|| {
-            format!(
-                "failed to create a run dir in {}",
-                options.work_dir.display()
-            )
-        })?;
+    let work = run_dir(&options.work_dir, "run-")?;
     let payloads = options
         .sizes
         .iter()
@@ -387,4 +377,14 @@ fn now_rfc3339() -> String {
     OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// A fresh directory for one run inside `work_dir` (created if missing), removed when dropped.
+pub(crate) fn run_dir(work_dir: &Path, prefix: &str) -> Result<tempfile::TempDir> {
+    std::fs::create_dir_all(work_dir)
+        .with_context(|| format!("failed to create work dir {}", work_dir.display()))?;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(work_dir)
+        .with_context(|| format!("failed to create a run dir in {}", work_dir.display()))
 }

@@ -159,6 +159,8 @@ pub struct FunctionRegistry {
     dir: PathBuf,
     backend: Arc<WasmBackend>,
     live: RwLock<HashMap<String, Arc<Deployed>>>,
+    /// Held by deploys and deletes.
+    writes: std::sync::Mutex<()>,
 }
 
 /// Whether `name` is a valid function name (also safe as a directory name).
@@ -199,6 +201,7 @@ impl FunctionRegistry {
             dir,
             backend,
             live: RwLock::new(HashMap::new()),
+            writes: std::sync::Mutex::new(()),
         };
         let (mut cached, mut compiled) = (0, 0);
         for record in records {
@@ -367,9 +370,9 @@ impl FunctionRegistry {
     }
 
     /// Serialises deploys and deletes (the version number and files of one name).
-    fn write_lock(&self) -> std::sync::MutexGuard<'static, ()> {
-        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        LOCK.lock()
+    fn write_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes
+            .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 

@@ -14,21 +14,8 @@ use quarry_offload::{
     FunctionSpec, InvocationContext, Job, Variant, WasmBackend, WasmConfig,
 };
 
-/// WASI imports and a `_start` that copies stdin to stdout through a 64 KiB buffer.
-const IDENTITY: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  (memory (export "memory") 2)
-  (func (export "_start")
-    (loop $next
-      (i32.store (i32.const 0) (i32.const 1024))
-      (i32.store (i32.const 4) (i32.const 65536))
-      (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)))
-      (if (i32.eqz (i32.load (i32.const 8))) (then (return)))
-      (i32.store (i32.const 4) (i32.load (i32.const 8)))
-      (if (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12))
-        (then (unreachable)))
-      (br $next))))"#;
+/// Copies stdin to stdout (the shipped example).
+const IDENTITY: &str = include_str!("../../../examples/functions/wat/identity.wat");
 
 /// Copies its first read (at most 64 KiB) to stdout and exits, like `head`.
 const FIRST_CHUNK: &str = r#"(module
@@ -42,35 +29,13 @@ const FIRST_CHUNK: &str = r#"(module
     (i32.store (i32.const 4) (i32.load (i32.const 8)))
     (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12)))))"#;
 
-const LOOP: &str = r#"(module (memory (export "memory") 1)
-  (func (export "_start") (loop $l (br $l))))"#;
-
-const TRAP: &str = r#"(module (memory (export "memory") 1)
-  (func (export "_start") unreachable))"#;
-
-const GROW: &str = r#"(module (memory (export "memory") 1)
-  (func (export "_start")
-    (loop $l
-      (if (i32.eq (memory.grow (i32.const 16)) (i32.const -1)) (then unreachable))
-      (br $l))))"#;
-
-/// Writes the same 64 KiB forever, exiting with 1 when a write fails.
-const FLOOD: &str = r#"(module
-  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
-  (memory (export "memory") 2)
-  (func (export "_start")
-    (i32.store (i32.const 0) (i32.const 1024))
-    (i32.store (i32.const 4) (i32.const 65536))
-    (loop $l
-      (if (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 12))
-        (then (call $exit (i32.const 1))))
-      (br $l))))"#;
-
-const BAD_IMPORT: &str = r#"(module
-  (import "env" "launch_missiles" (func))
-  (memory (export "memory") 1)
-  (func (export "_start")))"#;
+// The shipped hostile modules: an endless loop, a trap, memory growth until refused, 1 GiB of
+// output (exit 1 when a write fails), an import nobody offers.
+const LOOP: &str = include_str!("../../../examples/functions/hostile/loop.wat");
+const TRAP: &str = include_str!("../../../examples/functions/hostile/trap.wat");
+const GROW: &str = include_str!("../../../examples/functions/hostile/grow.wat");
+const FLOOD: &str = include_str!("../../../examples/functions/hostile/flood.wat");
+const BAD_IMPORT: &str = include_str!("../../../examples/functions/hostile/badimport.wat");
 
 /// Sets a header and metadata, then rejects with 422.
 const REJECT: &str = r#"(module

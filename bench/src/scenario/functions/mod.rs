@@ -21,7 +21,7 @@ pub use self::report::FunctionsReport;
 
 use std::io::{self, Write};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use self::report::{CAVEATS, CONTEXT, FunctionsSettings, GetResult, PartReport, WordcountResult};
 use super::machine::MachineInfo;
@@ -42,17 +42,7 @@ pub const WORDCOUNT_TARGET: f64 = 0.5;
 pub async fn run_functions(options: &FunctionsOptions) -> Result<FunctionsReport> {
     let started_at = now_rfc3339();
     let mut machine = MachineInfo::read();
-    std::fs::create_dir_all(&options.work_dir)
-        .with_context(|| format!("failed to create work dir {}", options.work_dir.display()))?;
-    let work = tempfile::Builder::new()
-        .prefix("functions-")
-        .tempdir_in(&options.work_dir)
-        .with_context(|| {
-            format!(
-                "failed to create a run dir in {}",
-                options.work_dir.display()
-            )
-        })?;
+    let work = super::run_dir(&options.work_dir, "functions-")?;
 
     let mut parts = Vec::new();
     let (mut get, mut wordcount) = (None, None);
