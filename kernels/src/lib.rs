@@ -2,10 +2,27 @@
 #![forbid(unsafe_code)]
 //! # quarry-kernels
 //!
-//! Will own Quarry's built-in kernels: the kernel contract (shape: map, filter, reduce,
-//! stream; framing: bytes, lines, fixed-size records, CSV rows; typed parameters), and for
-//! each kernel a Rust CPU implementation and an OpenCL C source that give bit-identical
-//! results. No I/O and no async runtime: pure functions over byte chunks.
+//! Quarry's built-in kernels. Each kernel has a contract ([`KernelInfo`]: shape, framing, typed
+//! parameters), a Rust CPU implementation ([`CpuRun`]) and, unless it is marked CPU-only, an
+//! OpenCL C source with the host-side logic that drives it ([`DeviceRun`]). Both give the same
+//! bytes for the same input and parameters, however the input is cut into chunks; the
+//! differential tests in `offload` prove it.
 //!
-//! Nothing is implemented yet; this crate holds its place in the dependency order
-//! (`kernels`, `ebpf` → `sim` → `offload` → `interceptor` → `agent`).
+//! No I/O and no async runtime: pure functions over byte chunks. The engines that run kernels
+//! (the CPU worker pool, the OpenCL executor) live in `quarry-offload`.
+//!
+//! The semantics of every kernel (parameters, output format) are documented in
+//! `docs/kernels.md`; the device protocol is in [`device`].
+
+pub mod contract;
+pub mod device;
+pub mod framing;
+pub mod registry;
+
+pub use contract::{
+    BoundKernel, CpuRun, Framing, Kernel, KernelError, KernelInfo, ParamSpec, ParamType, Params,
+    Shape,
+};
+pub use device::{ChunkPlan, ClProgram, DeviceRun, Launch};
+pub use framing::{Framer, FramingError};
+pub use registry::{builtin, find};

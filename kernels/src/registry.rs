@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The built-in kernels, by name.
+
+use crate::contract::Kernel;
+
+/// Every built-in kernel, in listing order.
+pub fn builtin() -> &'static [&'static dyn Kernel] {
+    &[]
+}
+
+/// The built-in kernel called `name`.
+pub fn find(name: &str) -> Option<&'static dyn Kernel> {
+    builtin().iter().copied().find(|k| k.info().name == name)
+}
