@@ -2,6 +2,7 @@
 //! The kernel contract: what a kernel is (shape, framing, parameters) and the traits every
 //! built-in kernel implements.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -92,17 +93,19 @@ pub struct ParamSpec {
     pub doc: &'static str,
 }
 
-/// The static description of a kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The description of a kernel (static for built-ins, owned for user kernels).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelInfo {
     /// Its name; deployable as a function of this name.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// One line saying what it computes.
-    pub summary: &'static str,
+    pub summary: Cow<'static, str>,
     /// Its shape.
     pub shape: Shape,
     /// The parameters it accepts; others are refused.
-    pub params: &'static [ParamSpec],
+    pub params: Cow<'static, [ParamSpec]>,
+    /// Whether it has a CPU variant (`false` for user OpenCL kernels).
+    pub cpu: bool,
     /// Whether it has an OpenCL variant (`false`: CPU-only, said in listings).
     pub opencl: bool,
 }
@@ -172,7 +175,7 @@ impl Params {
             ));
         }
         let mut out = BTreeMap::new();
-        for spec in info.params {
+        for spec in info.params.iter() {
             let value = match (self.0.get(spec.name), spec.default) {
                 (Some(v), _) => v.clone(),
                 (None, Some(d)) => d.to_owned(),
@@ -246,9 +249,9 @@ fn check_type(spec: &ParamSpec, value: &str) -> Result<(), KernelError> {
 }
 
 /// A built-in kernel: its description, and binding to parameters.
-pub trait Kernel: Send + Sync + 'static {
+pub trait Kernel: Send + Sync + fmt::Debug + 'static {
     /// What it is.
-    fn info(&self) -> &'static KernelInfo;
+    fn info(&self) -> &KernelInfo;
     /// Binds checked parameters (see [`Params::validate`]); refuses values that are well-typed
     /// but unusable (an empty grep pattern, k + m over the limit...).
     fn bind(&self, params: &Params) -> Result<Arc<dyn BoundKernel>, KernelError>;
@@ -258,8 +261,8 @@ pub trait Kernel: Send + Sync + 'static {
 pub trait BoundKernel: Send + Sync + fmt::Debug + 'static {
     /// How its input must be cut (may depend on parameters, e.g. a stripe size).
     fn framing(&self) -> Framing;
-    /// A run on the CPU.
-    fn cpu(&self) -> Box<dyn CpuRun>;
+    /// A run on the CPU, or `None` for a device-only kernel (a user OpenCL kernel).
+    fn cpu(&self) -> Option<Box<dyn CpuRun>>;
     /// A run on an OpenCL device, or `None` for a CPU-only kernel.
     fn device(&self) -> Option<Box<dyn DeviceRun>>;
 }

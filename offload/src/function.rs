@@ -61,12 +61,17 @@ pub enum Permission {
 pub enum Variant {
     /// A WebAssembly module compiled for the [`WasmBackend`](crate::WasmBackend).
     Wasm(Arc<WasmModule>),
+    /// A kernel (built-in, or a user's OpenCL kernel), bound to the invocation's params when
+    /// a job starts. Its CPU variant runs on the native backend, its OpenCL variant on
+    /// OpenCL devices.
+    Kernel(Arc<dyn quarry_kernels::Kernel>),
 }
 
 impl fmt::Debug for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Wasm(_) => f.write_str("Variant::Wasm"),
+            Self::Kernel(k) => write!(f, "Variant::Kernel({})", k.info().name),
         }
     }
 }

@@ -66,6 +66,10 @@ pub struct Load {
 pub enum VariantKind {
     /// A WebAssembly module.
     Wasm,
+    /// A kernel's native CPU implementation.
+    Native,
+    /// A kernel's OpenCL implementation.
+    OpenCl,
 }
 
 /// One job: a function version and the facts of its invocation.

@@ -45,10 +45,11 @@ pub(super) async fn run(
         backend: backend_name.clone(),
         cause,
     };
-    let wasm = function.variants.iter().map(|v| match v {
-        Variant::Wasm(m) => Arc::clone(m),
+    let wasm = function.variants.iter().find_map(|v| match v {
+        Variant::Wasm(m) => Some(Arc::clone(m)),
+        Variant::Kernel(_) => None,
     });
-    let Some(module) = wasm.into_iter().next() else {
+    let Some(module) = wasm else {
         return Err(BackendError::Unsupported {
             function: label.clone(),
             backend: backend_name.clone(),
