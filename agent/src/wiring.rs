@@ -316,6 +316,7 @@ fn open_catalog(
         Arc::clone(&catalog),
         functions_dir.clone(),
         Arc::clone(&backend),
+        Arc::new(quarry_interceptor::functions::BuiltinKernels),
     )
     .map_err(|source| StartError::Functions {
         path: functions_dir,

@@ -192,6 +192,26 @@ impl Params {
         Ok(Self(out))
     }
 
+    /// Refuses parameters `info` does not declare and values that do not parse as their
+    /// type, without requiring the required ones: for defaults set ahead of the request (a
+    /// deploy's or a trigger's params), which the request may complete.
+    pub fn check_given(&self, info: &KernelInfo) -> Result<(), KernelError> {
+        let mut complete = self.0.clone();
+        for spec in info.params.iter() {
+            if spec.default.is_none() && !complete.contains_key(spec.name) {
+                // A stand-in of the right type, so only the given values are judged.
+                let stand_in = match spec.ty {
+                    ParamType::Text => "x".to_owned(),
+                    ParamType::Bool => "false".to_owned(),
+                    ParamType::UInt { min, .. } => min.to_string(),
+                    ParamType::Choice(words) => words.first().copied().unwrap_or("").to_owned(),
+                };
+                complete.insert(spec.name.to_owned(), stand_in);
+            }
+        }
+        Self(complete).validate(info).map(drop)
+    }
+
     /// A text parameter (after [`Params::validate`]).
     pub fn text(&self, name: &str) -> Result<&str, KernelError> {
         self.raw(name)
@@ -274,4 +294,74 @@ pub trait CpuRun: Send {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), KernelError>;
     /// Ends the input, appending the remaining output (a reduce's result) to `out`.
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), KernelError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPECS: &[ParamSpec] = &[
+        ParamSpec {
+            name: "pattern",
+            ty: ParamType::Text,
+            default: None,
+            doc: "what to look for",
+        },
+        ParamSpec {
+            name: "mode",
+            ty: ParamType::Choice(&["lines", "count"]),
+            default: Some("lines"),
+            doc: "what to emit",
+        },
+    ];
+
+    fn info() -> KernelInfo {
+        KernelInfo {
+            name: Cow::Borrowed("test"),
+            summary: Cow::Borrowed("a test kernel"),
+            shape: Shape::Filter,
+            params: Cow::Borrowed(SPECS),
+            cpu: true,
+            opencl: false,
+        }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::new(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn validate_fills_defaults_and_requires_the_rest() {
+        let checked = params(&[("pattern", "x")])
+            .validate(&info())
+            .expect("valid");
+        assert_eq!(checked.text("mode").expect("defaulted"), "lines");
+        let err = params(&[])
+            .validate(&info())
+            .expect_err("pattern is required");
+        assert!(err.to_string().contains("pattern"), "{err}");
+    }
+
+    #[test]
+    fn unknown_names_and_bad_values_are_refused_naming_the_fix() {
+        let err = params(&[("pattern", "x"), ("mod", "count")])
+            .validate(&info())
+            .expect_err("unknown");
+        assert!(err.to_string().contains("pattern, mode"), "{err}");
+        let err = params(&[("pattern", "x"), ("mode", "all")])
+            .validate(&info())
+            .expect_err("bad choice");
+        assert!(err.to_string().contains("lines, count"), "{err}");
+    }
+
+    #[test]
+    fn check_given_judges_only_what_is_given() {
+        assert!(params(&[("mode", "count")]).check_given(&info()).is_ok());
+        assert!(params(&[("mode", "all")]).check_given(&info()).is_err());
+        assert!(params(&[("other", "1")]).check_given(&info()).is_err());
+    }
 }

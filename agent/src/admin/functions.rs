@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `/v1/functions`: deploy, list, show and delete functions.
 //!
-//! - `PUT /v1/functions/{name}?memory=64MiB&timeout=5s&param=k=v`: the body is the package (a
-//!   `.wasm` module, WAT text or a `.tar.gz` with `manifest.toml`). `201` with the
-//!   [`FunctionRecord`] for a new function, `200` for a new version of an existing one.
+//! - `PUT /v1/functions/{name}?memory=64MiB&timeout=5s&param=k=v&backend_class=gpu`: the body
+//!   is the package (a `.wasm` module, WAT text or a `.tar.gz` with `manifest.toml`); or, with
+//!   `kernel=KERNEL` and an empty body, a kernel bound to the name with preset params. `201`
+//!   with the [`FunctionRecord`] for a new function, `200` for a new version of an existing one.
 //! - `GET /v1/functions`: every record, by name.
 //! - `GET /v1/functions/{name}`: [`FunctionDetails`], the record and the triggers using it.
 //! - `DELETE /v1/functions/{name}`: `200` with the deleted record; `409` naming the triggers
@@ -40,7 +41,7 @@ pub(super) async fn deploy(
     name: &str,
     req: Request<Incoming>,
 ) -> AdminResponse {
-    let options = match deploy_options(req.uri().query().unwrap_or("")) {
+    let (options, kernel) = match deploy_options(req.uri().query().unwrap_or("")) {
         Ok(options) => options,
         Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
     };
@@ -48,6 +49,22 @@ pub(super) async fn deploy(
         Ok(body) => body,
         Err(resp) => return resp,
     };
+    if let Some(kernel) = kernel {
+        if !body.is_empty() {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "a kernel function takes no package: send an empty body with kernel=NAME",
+            );
+        }
+        let registry = Arc::clone(&state.hooks.registry);
+        let name = name.to_owned();
+        return match blocking(move || registry.deploy_kernel(&name, &kernel, options)).await {
+            Ok(Ok(record)) if record.version == 1 => json(StatusCode::CREATED, &record),
+            Ok(Ok(record)) => json(StatusCode::OK, &record),
+            Ok(Err(e)) => function_error(&e),
+            Err(resp) => resp,
+        };
+    }
     if body.is_empty() {
         return json_error(
             StatusCode::BAD_REQUEST,
@@ -110,8 +127,12 @@ fn function_error(e: &FunctionError) -> AdminResponse {
         | FunctionError::BadPackage { .. }
         | FunctionError::NameMismatch { .. }
         | FunctionError::Compile { .. }
-        | FunctionError::LimitTooLarge { .. } => StatusCode::BAD_REQUEST,
-        FunctionError::NoSuchFunction { .. } => StatusCode::NOT_FOUND,
+        | FunctionError::LimitTooLarge { .. }
+        | FunctionError::KernelName { .. }
+        | FunctionError::KernelParams { .. } => StatusCode::BAD_REQUEST,
+        FunctionError::NoSuchFunction { .. } | FunctionError::NoSuchKernel { .. } => {
+            StatusCode::NOT_FOUND
+        }
         FunctionError::InUse { triggers, .. } => {
             return json(
                 StatusCode::CONFLICT,
@@ -123,9 +144,10 @@ fn function_error(e: &FunctionError) -> AdminResponse {
     json_error(status, &e.to_string())
 }
 
-/// Parses `memory=SIZE`, `timeout=DURATION` and repeated `param=K=V`; anything else is refused
-/// by name.
-fn deploy_options(query: &str) -> Result<DeployOptions, String> {
+/// Parses `memory=SIZE`, `timeout=DURATION`, repeated `param=K=V`, `backend_class=POLICY` and
+/// `kernel=NAME` (returned beside the options); anything else is refused by name.
+fn deploy_options(query: &str) -> Result<(DeployOptions, Option<String>), String> {
+    let mut kernel = None;
     let mut options = DeployOptions {
         params: BTreeMap::new(),
         ..DeployOptions::default()
@@ -154,14 +176,16 @@ fn deploy_options(query: &str) -> Result<DeployOptions, String> {
                     .ok_or_else(|| format!("param={value:?} is not of the form NAME=VALUE"))?;
                 options.params.insert(k.to_owned(), v.to_owned());
             }
+            "kernel" => kernel = Some(value.into_owned()),
+            "backend_class" => options.backend_class = Some(value.into_owned()),
             other => {
                 return Err(format!(
-                    "unknown query parameter {other:?}; use memory, timeout or param"
+                    "unknown query parameter {other:?}; use memory, timeout, param, kernel or backend_class"
                 ));
             }
         }
     }
-    Ok(options)
+    Ok((options, kernel))
 }
 
 #[cfg(test)]
@@ -170,12 +194,17 @@ mod tests {
 
     #[test]
     fn deploy_options_parse_units_and_repeated_params() {
-        let o = deploy_options("memory=64MiB&timeout=5s&param=a%3D1&param=b=x%3Dy").unwrap();
+        let (o, kernel) =
+            deploy_options("memory=64MiB&timeout=5s&param=a%3D1&param=b=x%3Dy").unwrap();
+        assert_eq!(kernel, None);
         assert_eq!(o.memory, Some(ByteSize::mib(64)));
         assert_eq!(o.timeout, Some(Duration::from_secs(5)));
         assert_eq!(o.params["a"], "1");
         assert_eq!(o.params["b"], "x=y");
-        assert!(deploy_options("").unwrap().memory.is_none());
+        assert!(deploy_options("").unwrap().0.memory.is_none());
+        let (o, kernel) = deploy_options("kernel=grep&backend_class=prefer%3Agpu").unwrap();
+        assert_eq!(kernel.as_deref(), Some("grep"));
+        assert_eq!(o.backend_class.as_deref(), Some("prefer:gpu"));
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub(crate) async fn run(admin: &AdminClient, command: &FunctionCommand) -> Resul
         FunctionCommand::Deploy {
             name,
             file,
+            kernel,
+            backend_class,
             memory,
             timeout,
             params,
@@ -43,7 +45,22 @@ pub(crate) async fn run(admin: &AdminClient, command: &FunctionCommand) -> Resul
             for (k, v) in params {
                 query.push(("param", format!("{k}={v}")));
             }
-            deploy(admin, name, file, &query).await
+            if let Some(class) = backend_class {
+                query.push(("backend_class", class.clone()));
+            }
+            let bytes = match (file, kernel) {
+                (Some(file), _) => read_package(file).await?,
+                (None, Some(kernel)) => {
+                    query.push(("kernel", kernel.clone()));
+                    Vec::new()
+                }
+                (None, None) => {
+                    return Err(CliError::Usage(
+                        "give the module or package FILE, or --kernel NAME".to_owned(),
+                    ));
+                }
+            };
+            deploy(admin, name, bytes, &query).await
         }
         FunctionCommand::Ls => {
             let records: Vec<FunctionRecord> = admin.get("/v1/functions").await?;
@@ -73,12 +90,7 @@ pub(crate) async fn run(admin: &AdminClient, command: &FunctionCommand) -> Resul
     }
 }
 
-async fn deploy(
-    admin: &AdminClient,
-    name: &str,
-    file: &Path,
-    query: &[(&str, String)],
-) -> Result<(), CliError> {
+async fn read_package(file: &Path) -> Result<Vec<u8>, CliError> {
     let bytes = tokio::fs::read(file).await.map_err(|source| CliError::Io {
         op: "read",
         path: file.to_owned(),
@@ -92,6 +104,15 @@ async fn deploy(
             ByteSize::b(MAX_PACKAGE_BYTES as u64)
         )));
     }
+    Ok(bytes)
+}
+
+async fn deploy(
+    admin: &AdminClient,
+    name: &str,
+    bytes: Vec<u8>,
+    query: &[(&str, String)],
+) -> Result<(), CliError> {
     let body = admin
         .send(Method::PUT, &format!("/v1/functions/{name}"), |r| {
             r.query(query)
@@ -105,15 +126,24 @@ async fn deploy(
     } else {
         "updated"
     };
+    let what = match &r.kernel {
+        Some(kernel) => format!("kernel   {kernel}\n"),
+        None => format!(
+            "sha256   {}\nsize     {}\nmemory   {}\n",
+            r.sha256,
+            ByteSize::b(r.module_size),
+            r.limits.memory
+        ),
+    };
     print_stdout(&format!(
-        "{verb} {} v{}\nsha256   {}\nsize     {}\nmemory   {}\ntimeout  {}\n",
+        "{verb} {} v{}\n{what}timeout  {}\n",
         r.name,
         r.version,
-        r.sha256,
-        ByteSize::b(r.module_size),
-        r.limits.memory,
         timeouts(&r),
     ));
+    if let Some(class) = &r.backend_class {
+        print_stdout(&format!("backend  {class}\n"));
+    }
     if !r.params.is_empty() {
         print_stdout(&format!("params   {}\n", params(&r)));
     }
@@ -127,7 +157,10 @@ fn list_table(records: &[FunctionRecord]) -> String {
             vec![
                 r.name.clone(),
                 format!("v{}", r.version),
-                ByteSize::b(r.module_size).to_string(),
+                r.kernel.as_ref().map_or_else(
+                    || ByteSize::b(r.module_size).to_string(),
+                    |k| format!("kernel {k}"),
+                ),
                 r.limits.memory.to_string(),
                 humantime::format_duration(r.limits.timeout).to_string(),
                 table::or_dash(&r.description),
@@ -138,7 +171,7 @@ fn list_table(records: &[FunctionRecord]) -> String {
         &[
             "NAME",
             "VERSION",
-            "SIZE",
+            "MODULE",
             "MEMORY",
             "TIMEOUT",
             "DESCRIPTION",
@@ -168,15 +201,22 @@ fn details(d: &FunctionDetails) -> String {
             .collect::<Vec<_>>()
             .join("\n             ")
     };
+    let module = match &r.kernel {
+        Some(kernel) => format!("kernel       {kernel}\n"),
+        None => format!(
+            "sha256       {}\nsize         {}\n",
+            r.sha256,
+            ByteSize::b(r.module_size)
+        ),
+    };
     format!(
-        "name         {}\nversion      {}\ndescription  {}\nsha256       {}\nsize         {}\n\
+        "name         {}\nversion      {}\ndescription  {}\n{module}backend      {}\n\
          deployed     {deployed}\nmemory       {}\ntimeout      {}\noutput       at most {}\n\
          permissions  {permissions}\nparams       {}\ntriggers     {triggers}\n",
         r.name,
         r.version,
         table::or_dash(&r.description),
-        r.sha256,
-        ByteSize::b(r.module_size),
+        r.backend_class.as_deref().unwrap_or("auto"),
         r.limits.memory,
         timeouts(r),
         r.limits.max_output,

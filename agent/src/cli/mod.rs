@@ -219,12 +219,21 @@ pub enum Command {
 /// `quarry fn ...`.
 #[derive(Debug, Subcommand)]
 pub enum FunctionCommand {
-    /// Deploy FILE (.wasm, WAT text or .tar.gz package) as NAME, or as NAME's next version.
+    /// Deploy FILE (.wasm, WAT text or .tar.gz package), or a kernel with preset params
+    /// (--kernel), as NAME, or as NAME's next version.
     Deploy {
         /// Function name: lowercase letters, digits, '-' and '_'.
         name: String,
         /// The module or package.
-        file: PathBuf,
+        #[arg(required_unless_present = "kernel", conflicts_with = "kernel")]
+        file: Option<PathBuf>,
+        /// Bind this kernel (built-in or registered; `quarry kernel ls`) instead of a module.
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Where it runs: auto, a device class (cpu, gpu, fpga, csd), require:CLASS or
+        /// prefer:CLASS.
+        #[arg(long)]
+        backend_class: Option<String>,
         /// Memory limit (e.g. 64MiB; default: the manifest's, else 64MiB).
         #[arg(long)]
         memory: Option<String>,

@@ -9,6 +9,7 @@
 //! invocations already running keep the version they started with.
 
 pub mod catalog;
+pub mod kernels;
 pub mod package;
 
 use std::collections::{BTreeMap, HashMap};
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use self::catalog::{Catalog, CatalogError, FUNCTIONS, db_err, decode, encode};
+pub use self::kernels::{BuiltinKernels, KernelLookup};
 pub use self::package::Manifest;
 
 /// Longest function name.
@@ -52,6 +54,12 @@ pub struct FunctionRecord {
     pub module_size: u64,
     /// When this version was deployed.
     pub deployed_at: SystemTime,
+    /// The kernel it runs, for a kernel function (`None`: a WebAssembly module).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// Where it prefers or requires to run (`auto`, `gpu`, `prefer:fpga`, ...); `None`: auto.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_class: Option<String>,
 }
 
 /// Options given at deploy time; each overrides the manifest.
@@ -63,6 +71,9 @@ pub struct DeployOptions {
     pub timeout: Option<Duration>,
     /// Default params, over the manifest's.
     pub params: BTreeMap<String, String>,
+    /// Placement: `auto`, a device class (`cpu`, `gpu`, `fpga`, `csd`), `require:CLASS` or
+    /// `prefer:CLASS`.
+    pub backend_class: Option<String>,
 }
 
 /// A version ready to run.
@@ -124,6 +135,29 @@ pub enum FunctionError {
         /// The ceiling.
         allowed: String,
     },
+    /// No kernel by that name.
+    #[error(
+        "no kernel named {name:?}: `quarry kernel ls` lists the built-in and registered kernels"
+    )]
+    NoSuchKernel {
+        /// The name.
+        name: String,
+    },
+    /// A kernel's name cannot be deployed over.
+    #[error("{name:?} is the name of a kernel; deploy under another name (e.g. `my-{name}`)")]
+    KernelName {
+        /// The name.
+        name: String,
+    },
+    /// A kernel function's params do not fit the kernel.
+    #[error("kernel {kernel}: {source}")]
+    KernelParams {
+        /// The kernel.
+        kernel: String,
+        /// What is wrong.
+        #[source]
+        source: quarry_kernels::KernelError,
+    },
     /// No function by that name.
     #[error("no function named {name:?} is deployed")]
     NoSuchFunction {
@@ -158,6 +192,7 @@ pub struct FunctionRegistry {
     catalog: Arc<Catalog>,
     dir: PathBuf,
     backend: Arc<WasmBackend>,
+    kernels: Arc<dyn KernelLookup>,
     live: RwLock<HashMap<String, Arc<Deployed>>>,
     /// Held by deploys and deletes.
     writes: std::sync::Mutex<()>,
@@ -180,6 +215,7 @@ impl FunctionRegistry {
         catalog: Arc<Catalog>,
         dir: PathBuf,
         backend: Arc<WasmBackend>,
+        kernels: Arc<dyn KernelLookup>,
     ) -> Result<Self, FunctionError> {
         std::fs::create_dir_all(&dir).map_err(|source| FunctionError::Io {
             path: dir.clone(),
@@ -200,11 +236,23 @@ impl FunctionRegistry {
             catalog,
             dir,
             backend,
+            kernels,
             live: RwLock::new(HashMap::new()),
             writes: std::sync::Mutex::new(()),
         };
         let (mut cached, mut compiled) = (0, 0);
         for record in records {
+            if let Some(kernel) = &record.kernel {
+                match registry.kernels.kernel(kernel) {
+                    Some(k) => registry.install_kernel(record, k),
+                    None => tracing::warn!(
+                        function = %record.name,
+                        %kernel,
+                        "not loaded: its kernel is gone (register it again, or `quarry fn rm` the function)"
+                    ),
+                }
+                continue;
+            }
             let files = registry.files(&record.name, record.version);
             let module = match registry.backend.load_precompiled(&files.artifact) {
                 Ok(m) => {
@@ -245,11 +293,7 @@ impl FunctionRegistry {
         bytes: &[u8],
         options: DeployOptions,
     ) -> Result<FunctionRecord, FunctionError> {
-        if !valid_name(name) {
-            return Err(FunctionError::BadName {
-                name: name.to_owned(),
-            });
-        }
+        self.check_deploy_name(name)?;
         let package = package::unpack(bytes)?;
         let manifest = package.manifest;
         if let Some(m) = &manifest.name
@@ -296,30 +340,80 @@ impl FunctionRegistry {
             sha256: hex::encode(Sha256::digest(&package.module)),
             module_size: package.module.len() as u64,
             deployed_at: SystemTime::now(),
+            kernel: None,
+            backend_class: options.backend_class,
         };
-        let value = encode(&record);
-        self.catalog.write(true, |txn| {
-            let mut table = txn
-                .open_table(FUNCTIONS)
-                .map_err(db_err("open functions"))?;
-            table
-                .insert(name, value.as_slice())
-                .map_err(db_err("write function"))?;
-            Ok(())
-        })?;
+        self.commit(&record)?;
         self.install(record.clone(), module);
         self.remove_old_versions(name, version);
         tracing::info!(function = %name, version, sha256 = %record.sha256, "deployed function");
         Ok(record)
     }
 
-    /// The live version of `name`.
+    /// Deploys `kernel` (built-in or registered) as function `name` with preset params:
+    /// a new function or its next version. The params given are checked against the kernel's
+    /// (names and types); required ones may still come with each request.
+    pub fn deploy_kernel(
+        &self,
+        name: &str,
+        kernel: &str,
+        options: DeployOptions,
+    ) -> Result<FunctionRecord, FunctionError> {
+        self.check_deploy_name(name)?;
+        let Some(k) = self.kernels.kernel(kernel) else {
+            return Err(FunctionError::NoSuchKernel {
+                name: kernel.to_owned(),
+            });
+        };
+        quarry_kernels::Params::new(options.params.clone())
+            .check_given(k.info())
+            .map_err(|source| FunctionError::KernelParams {
+                kernel: kernel.to_owned(),
+                source,
+            })?;
+        let limits = self.limits(name, FunctionLimits::default(), &options)?;
+        let _guard = self.write_lock();
+        let version = self.get(name).map_or(1, |d| d.record.version + 1);
+        let record = FunctionRecord {
+            name: name.to_owned(),
+            version,
+            description: k.info().summary.to_string(),
+            limits,
+            permissions: Vec::new(),
+            params: options.params,
+            sha256: String::new(),
+            module_size: 0,
+            deployed_at: SystemTime::now(),
+            kernel: Some(kernel.to_owned()),
+            backend_class: options.backend_class,
+        };
+        self.commit(&record)?;
+        self.install_kernel(record.clone(), k);
+        // A wasm function redeployed as a kernel leaves no module behind.
+        self.remove_old_versions(name, 0);
+        tracing::info!(function = %name, version, %kernel, "deployed kernel function");
+        Ok(record)
+    }
+
+    /// The live version of `name`: a deployed function, or else a kernel of that name (a
+    /// function of version 0 with the kernel's defaults).
     pub fn get(&self, name: &str) -> Option<Arc<Deployed>> {
-        self.live
+        if let Some(deployed) = self
+            .live
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(name)
             .cloned()
+        {
+            return Some(deployed);
+        }
+        let kernel = self.kernels.kernel(name)?;
+        Some(Arc::new(kernel_function(name, kernel)))
+    }
+
+    /// The kernels functions can run.
+    pub fn kernels(&self) -> &Arc<dyn KernelLookup> {
+        &self.kernels
     }
 
     /// Every deployed function, by name.
@@ -339,7 +433,13 @@ impl FunctionRegistry {
     /// already running finish.
     pub fn remove(&self, name: &str, users: Vec<u64>) -> Result<FunctionRecord, FunctionError> {
         let _guard = self.write_lock();
-        let Some(deployed) = self.get(name) else {
+        let deployed = self
+            .live
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .cloned();
+        let Some(deployed) = deployed else {
             return Err(FunctionError::NoSuchFunction {
                 name: name.to_owned(),
             });
@@ -367,6 +467,50 @@ impl FunctionRegistry {
         }
         tracing::info!(function = %name, "deleted function");
         Ok(deployed.record.clone())
+    }
+
+    fn check_deploy_name(&self, name: &str) -> Result<(), FunctionError> {
+        if !valid_name(name) {
+            return Err(FunctionError::BadName {
+                name: name.to_owned(),
+            });
+        }
+        if self.kernels.kernel(name).is_some() {
+            return Err(FunctionError::KernelName {
+                name: name.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Commits `record` as the live version of its name.
+    fn commit(&self, record: &FunctionRecord) -> Result<(), FunctionError> {
+        let value = encode(record);
+        self.catalog.write(true, |txn| {
+            let mut table = txn
+                .open_table(FUNCTIONS)
+                .map_err(db_err("open functions"))?;
+            table
+                .insert(record.name.as_str(), value.as_slice())
+                .map_err(db_err("write function"))?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    fn install_kernel(&self, record: FunctionRecord, kernel: Arc<dyn quarry_kernels::Kernel>) {
+        let spec = Arc::new(FunctionSpec {
+            name: record.name.clone(),
+            version: record.version,
+            limits: record.limits,
+            permissions: Vec::new(),
+            variants: vec![Variant::Kernel(kernel)],
+        });
+        let name = record.name.clone();
+        self.live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name, Arc::new(Deployed { record, spec }));
     }
 
     /// Serialises deploys and deletes (the version number and files of one name).
@@ -442,6 +586,31 @@ impl FunctionRegistry {
             }
         }
     }
+}
+
+/// A kernel as the function of its own name (version 0, the kernel's defaults).
+fn kernel_function(name: &str, kernel: Arc<dyn quarry_kernels::Kernel>) -> Deployed {
+    let record = FunctionRecord {
+        name: name.to_owned(),
+        version: 0,
+        description: kernel.info().summary.to_string(),
+        limits: FunctionLimits::default(),
+        permissions: Vec::new(),
+        params: BTreeMap::new(),
+        sha256: String::new(),
+        module_size: 0,
+        deployed_at: SystemTime::UNIX_EPOCH,
+        kernel: Some(name.to_owned()),
+        backend_class: None,
+    };
+    let spec = Arc::new(FunctionSpec {
+        name: name.to_owned(),
+        version: 0,
+        limits: record.limits,
+        permissions: Vec::new(),
+        variants: vec![Variant::Kernel(kernel)],
+    });
+    Deployed { record, spec }
 }
 
 /// The files of one version.
