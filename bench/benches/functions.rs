@@ -247,6 +247,7 @@ fn triggers(count: usize) -> impl Iterator<Item = Arc<TriggerRecord>> {
             Event::PutDone
         };
         Arc::new(TriggerRecord {
+            backend_class: None,
             id: u64::try_from(i).expect("trigger counts fit in u64"),
             bucket: bucket_name(bucket),
             event,

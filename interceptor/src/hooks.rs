@@ -72,6 +72,10 @@ pub struct Chain {
     pub origin: Origin,
     /// Range requests over its output.
     pub range: RangePolicy,
+    /// The trigger's placement policy, if it set one.
+    pub trigger_backend_class: Option<String>,
+    /// The request's placement policy (`x-quarry-backend-class`), if it gave one.
+    pub explicit_backend_class: Option<String>,
 }
 
 impl Chain {
@@ -180,6 +184,8 @@ impl Hooks {
                 explicit_params: explicit_params.clone(),
                 origin: Origin::Explicit,
                 range: RangePolicy::Transformed,
+                trigger_backend_class: None,
+                explicit_backend_class: None,
             },
             Some(t) => {
                 let mut stages = self.resolve(&t.functions, Some(t.id))?;
@@ -196,6 +202,8 @@ impl Hooks {
                     explicit_params: explicit_params.clone(),
                     origin: Origin::Trigger(t.id),
                     range: t.range,
+                    trigger_backend_class: t.backend_class.clone(),
+                    explicit_backend_class: None,
                 }
             }
         };
@@ -297,6 +305,8 @@ impl Hooks {
             explicit_params: BTreeMap::new(),
             origin: Origin::Trigger(event.trigger),
             range: RangePolicy::Refuse,
+            trigger_backend_class: None,
+            explicit_backend_class: None,
         };
         let mut facts = ObjectFacts {
             bucket: event.bucket.clone(),

@@ -9,6 +9,7 @@
 //! - `GET /v1/buckets`: `[{"name", "created_unix"}]`.
 //! - `PUT|GET|DELETE /v1/functions/{name}`, `GET /v1/functions`: deployed functions (the
 //!   body of a `PUT` is the package, at most [`MAX_PACKAGE_BYTES`]).
+//! - `GET /v1/kernels`: the built-in and registered kernels.
 //! - `POST /v1/triggers`, `GET /v1/triggers`, `DELETE /v1/triggers/{id}`.
 //! - `GET /v1/events`, `POST /v1/events/{id}/retry`: the async event queue and dead letters.
 //!
@@ -18,6 +19,7 @@
 
 mod events;
 mod functions;
+mod kernels;
 mod status;
 mod triggers;
 
@@ -138,6 +140,7 @@ impl AdminService {
             (&Method::PUT, ["functions", name]) => functions::deploy(&state, name, req).await,
             (&Method::GET, ["functions", name]) => functions::show(&state, name),
             (&Method::DELETE, ["functions", name]) => functions::remove(&state, name).await,
+            (&Method::GET, ["kernels"]) => kernels::list(&state),
             (&Method::GET, ["triggers"]) => triggers::list(&state),
             (&Method::POST, ["triggers"]) => triggers::add(&state, req).await,
             (&Method::DELETE, ["triggers", id]) => triggers::remove(&state, id).await,

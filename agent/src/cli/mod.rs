@@ -10,6 +10,7 @@ mod admin;
 mod events;
 mod functions;
 mod invoke;
+mod kernels;
 mod s3;
 mod status;
 mod table;
@@ -214,6 +215,23 @@ pub enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// The kernels functions can run: built-in, and registered OpenCL kernels.
+    Kernel {
+        /// What to do.
+        #[command(subcommand)]
+        command: KernelCommand,
+    },
+}
+
+/// `quarry kernel ...`.
+#[derive(Debug, Subcommand)]
+pub enum KernelCommand {
+    /// List the kernels.
+    Ls {
+        /// Also list each kernel's parameters.
+        #[arg(long)]
+        params: bool,
+    },
 }
 
 /// `quarry fn ...`.
@@ -292,6 +310,10 @@ pub enum TriggerCommand {
         /// Range requests on objects an after-get trigger transforms.
         #[arg(long, value_enum, default_value_t = RangeArg::Refuse)]
         range: RangeArg,
+        /// Where its functions run: auto, a device class (cpu, gpu, fpga, csd),
+        /// require:CLASS or prefer:CLASS.
+        #[arg(long)]
+        backend_class: Option<String>,
     },
     /// List triggers.
     Ls,
@@ -379,6 +401,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             invoke::invoke(&client, &ObjectPath::parse(path)?, function, params).await
         }
         Command::Events { command } => events::run(&AdminClient::from_cli(&cli)?, command).await,
+        Command::Kernel { command } => kernels::run(&AdminClient::from_cli(&cli)?, command).await,
     }
 }
 

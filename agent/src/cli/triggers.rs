@@ -22,6 +22,7 @@ pub(crate) async fn run(admin: &AdminClient, command: &TriggerCommand) -> Result
             suffix,
             params,
             range,
+            backend_class,
         } => {
             let spec = TriggerSpec {
                 bucket: bucket.clone(),
@@ -34,6 +35,7 @@ pub(crate) async fn run(admin: &AdminClient, command: &TriggerCommand) -> Result
                     RangeArg::Refuse => RangePolicy::Refuse,
                     RangeArg::Transformed => RangePolicy::Transformed,
                 },
+                backend_class: backend_class.clone(),
             };
             let json = serde_json::to_vec(&spec)
                 .map_err(|e| CliError::Usage(format!("cannot encode the trigger: {e}")))?;

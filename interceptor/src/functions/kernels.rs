@@ -46,3 +46,67 @@ impl Kernel for Builtin {
         self.0.bind(params)
     }
 }
+
+/// A kernel as listings show it (`GET /v1/kernels`, `quarry kernel ls`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KernelListing {
+    /// Its name.
+    pub name: String,
+    /// What it computes.
+    pub summary: String,
+    /// `map`, `filter`, `reduce` or `stream`.
+    pub shape: String,
+    /// Whether it has a CPU variant.
+    pub cpu: bool,
+    /// Whether it has an OpenCL variant.
+    pub opencl: bool,
+    /// `builtin`, or `user` for a registered OpenCL kernel.
+    pub origin: String,
+    /// Its parameters.
+    pub params: Vec<ParamListing>,
+}
+
+/// One kernel parameter as listings show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ParamListing {
+    /// Its name.
+    pub name: String,
+    /// Its type, e.g. `text`, `bool`, `uint 1..=32`, `lines|count`.
+    pub ty: String,
+    /// Its default; `None`: required.
+    pub default: Option<String>,
+    /// What it means.
+    pub doc: String,
+}
+
+impl KernelListing {
+    /// The listing of `kernel`, whose origin is `origin`.
+    pub fn new(kernel: &dyn Kernel, origin: &str) -> Self {
+        let info = kernel.info();
+        Self {
+            name: info.name.to_string(),
+            summary: info.summary.to_string(),
+            shape: info.shape.as_str().to_owned(),
+            cpu: info.cpu,
+            opencl: info.opencl,
+            origin: origin.to_owned(),
+            params: info
+                .params
+                .iter()
+                .map(|p| ParamListing {
+                    name: p.name.to_owned(),
+                    ty: match p.ty {
+                        quarry_kernels::ParamType::Text => "text".to_owned(),
+                        quarry_kernels::ParamType::Bool => "bool".to_owned(),
+                        quarry_kernels::ParamType::UInt { min, max } => {
+                            format!("uint {min}..={max}")
+                        }
+                        quarry_kernels::ParamType::Choice(words) => words.join("|"),
+                    },
+                    default: p.default.map(str::to_owned),
+                    doc: p.doc.to_owned(),
+                })
+                .collect(),
+        }
+    }
+}

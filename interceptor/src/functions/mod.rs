@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use self::catalog::{Catalog, CatalogError, FUNCTIONS, db_err, decode, encode};
-pub use self::kernels::{BuiltinKernels, KernelLookup};
+pub use self::kernels::{BuiltinKernels, KernelListing, KernelLookup, ParamListing};
 pub use self::package::Manifest;
 
 /// Longest function name.

@@ -100,6 +100,7 @@ mod tests {
         suffix: &str,
     ) -> Arc<TriggerRecord> {
         Arc::new(TriggerRecord {
+            backend_class: None,
             id,
             bucket: bucket.to_owned(),
             event,

@@ -132,6 +132,10 @@ pub struct TriggerRecord {
     /// Range requests on objects it transforms (`after-get` only).
     #[serde(default)]
     pub range: RangePolicy,
+    /// Where its functions run (over each function's own setting; the request's
+    /// `x-quarry-backend-class` wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_class: Option<String>,
     /// When it was added.
     pub created: SystemTime,
 }
@@ -168,6 +172,9 @@ pub struct TriggerSpec {
     /// Range policy.
     #[serde(default)]
     pub range: RangePolicy,
+    /// Placement policy for its functions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_class: Option<String>,
 }
 
 /// Why a trigger operation failed.
@@ -342,6 +349,7 @@ impl TriggerSet {
                 functions: spec.functions,
                 params: spec.params,
                 range: spec.range,
+                backend_class: spec.backend_class,
                 created: SystemTime::now(),
             };
             let mut table = txn.open_table(TRIGGERS).map_err(db_err("open triggers"))?;
