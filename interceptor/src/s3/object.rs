@@ -90,9 +90,13 @@ impl S3Frontend {
                 "functions are not enabled on this node"
             ));
         };
-        hooks
+        let chain = hooks
             .sync_chain(bucket, key, event, &explicit.functions, &explicit.params)
-            .map_err(|e| hook_error(&e))
+            .map_err(|e| hook_error(&e))?;
+        Ok(chain.map(|mut chain| {
+            chain.explicit_backend_class = explicit.backend_class.clone();
+            chain
+        }))
     }
 
     pub(super) async fn op_get_object(

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Explicit invocation, parsed once per request: `x-quarry-function: NAME[,NAME2...]` and
-//! `x-quarry-param-NAME: VALUE`, as headers or as query parameters of the same names (so a
-//! presigned URL or curl can carry them). A header wins over a query parameter of the same name.
+//! Explicit invocation, parsed once per request: `x-quarry-function: NAME[,NAME2...]`,
+//! `x-quarry-param-NAME: VALUE` and `x-quarry-backend-class: POLICY`, as headers or as query
+//! parameters of the same names (so a presigned URL or curl can carry them). A header wins over
+//! a query parameter of the same name.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,8 @@ use s3s::{S3Error, S3ErrorCode};
 
 /// Header and query name of the function to run.
 pub const FUNCTION: &str = "x-quarry-function";
+/// Header and query name of the placement policy (`auto`, `gpu`, `require:gpu`, `prefer:cpu`...).
+pub const BACKEND_CLASS: &str = "x-quarry-backend-class";
 /// Prefix of parameter headers and query names.
 pub const PARAM_PREFIX: &str = "x-quarry-param-";
 /// Most explicit params on one request.
@@ -24,6 +27,8 @@ pub struct Explicit {
     pub functions: Vec<String>,
     /// Params, names lowercased.
     pub params: BTreeMap<String, String>,
+    /// Where the functions should run, as given.
+    pub backend_class: Option<String>,
 }
 
 impl Explicit {
@@ -36,6 +41,8 @@ impl Explicit {
                 let name = name.to_ascii_lowercase();
                 if name == FUNCTION {
                     function = Some(value);
+                } else if name == BACKEND_CLASS {
+                    out.backend_class = Some(value);
                 } else if let Some(param) = name.strip_prefix(PARAM_PREFIX) {
                     out.params.insert(param.to_owned(), value);
                 }
@@ -51,6 +58,8 @@ impl Explicit {
             });
             if name == FUNCTION {
                 function = Some(value?.to_owned());
+            } else if name == BACKEND_CLASS {
+                out.backend_class = Some(value?.to_owned());
             } else if let Some(param) = name.strip_prefix(PARAM_PREFIX) {
                 out.params.insert(param.to_owned(), value?.to_owned());
             }
