@@ -14,10 +14,16 @@
 //! The semantics of every kernel (parameters, output format) are documented in
 //! `docs/kernels.md`; the device protocol is in [`device`].
 
+mod blocks;
+pub mod byte_histogram;
 pub mod contract;
+pub mod crc32c;
 pub mod device;
 pub mod framing;
+pub mod grep;
 pub mod registry;
+#[cfg(test)]
+mod test_utils;
 
 pub use contract::{
     BoundKernel, CpuRun, Framing, Kernel, KernelError, KernelInfo, ParamSpec, ParamType, Params,
