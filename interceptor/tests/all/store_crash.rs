@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use quarry_interceptor::config::StoreLimits;
+use quarry_interceptor::config::{ReadEngineChoice, StoreLimits};
 use quarry_interceptor::store::local::{FAILPOINTS, Failpoints};
 use quarry_interceptor::store::testing::{body_from, get_bytes, md5_hex, pattern, put_bytes};
 use quarry_interceptor::store::{
@@ -27,9 +27,12 @@ use quarry_interceptor::{LocalStore, ObjectStore, StoreError};
 const BUCKET: &str = "crash";
 const PART: usize = 5 * 1024;
 
+/// The io_uring engine, forced: bodies and parts are written, and fsynced, through its ring
+/// (the machines that run these tests have io_uring; where they do not, the open fails).
 fn limits() -> StoreLimits {
     StoreLimits {
         min_part_size: bytesize::ByteSize::b(PART as u64),
+        read_engine: ReadEngineChoice::Uring,
         ..StoreLimits::default()
     }
 }

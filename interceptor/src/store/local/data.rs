@@ -7,7 +7,8 @@
 //! of its shard directory.
 //!
 //! A body is written by one blocking task that hashes (MD5) and writes what the async side
-//! forwards over a bounded channel; the async side enforces the size limits while it pulls
+//! forwards over a bounded channel, through the store's engine (`writer.rs`: io_uring, or plain
+//! writes under the pread engine); the async side enforces the size limits while it pulls
 //! the client's stream. A new file is owned by a [`NewFile`] guard that removes it unless the
 //! file was committed to the index ([`NewFile::keep`]) or a failpoint simulates a crash
 //! ([`NewFile::abandon`]). The guard travels with the work, so a request dropped mid-way (client
@@ -19,7 +20,7 @@
 //! collected in memory for an inline object (`inline.rs`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,10 +32,9 @@ use tracing::warn;
 
 use super::blocking;
 use super::index::FileId;
+use super::writer::{FileWriter, WritePath};
 use crate::store::{BodyStream, StoreError};
 
-/// Bytes buffered before a `write` to the data file.
-const WRITE_BUFFER: usize = 1 << 20;
 /// Body chunks queued between the async side and the writer task.
 const WRITE_QUEUE: usize = 16;
 
@@ -296,6 +296,7 @@ enum Pulled {
 /// the declared length and the digest. On error the file is gone.
 pub(super) async fn write_body(
     data: &DataDir,
+    io: &WritePath,
     mut body: BodyStream,
     limits: BodyLimits,
 ) -> Result<Written, StoreError> {
@@ -303,7 +304,8 @@ pub(super) async fn write_body(
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
     let writer = blocking({
         let data = data.clone();
-        move || write_file(&data, rx)
+        let io = io.clone();
+        move || write_file(&data, &io, rx)
     });
     let pulled = pull_body(&mut body, &tx, limits).await;
     let (file, md5, len) = match pulled {
@@ -362,6 +364,7 @@ async fn pull_body(
 /// the file and its directory. Blocking.
 fn write_file(
     data: &DataDir,
+    io: &WritePath,
     mut rx: mpsc::Receiver<ToWriter>,
 ) -> Result<(NewFile, [u8; 16]), StoreError> {
     let id = FileId::random();
@@ -372,7 +375,7 @@ fn write_file(
         .open(&path)
         .map_err(io_err("create data file", &path))?;
     let guard = NewFile::new(data.clone(), id);
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+    let mut out = FileWriter::new(io, file);
     let mut md5 = Md5::new();
     loop {
         match rx.blocking_recv() {
@@ -389,12 +392,8 @@ fn write_file(
             }
         }
     }
-    let file = out.into_inner().map_err(|e| StoreError::Io {
-        op: "write data file",
-        path: path.clone(),
-        source: e.into_error(),
-    })?;
-    file.sync_all().map_err(io_err("fsync data file", &path))?;
+    out.finish()
+        .map_err(io_err("write and fsync data file", &path))?;
     sync_dir(&data.shard_dir(id))?;
     Ok((guard, md5.finalize().into()))
 }
@@ -402,7 +401,48 @@ fn write_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::local::pool::{BufferPool, PAGE};
+    use crate::store::local::read_engine::ReadEngineKind;
+    use crate::store::local::uring::UringEngine;
+    use crate::store::local::writer::{WRITE_BUFFER, WRITE_DEPTH, WriteEngine};
     use crate::store::testing::body_from;
+
+    fn plain() -> WritePath {
+        WritePath {
+            engine: WriteEngine::Plain,
+            counters: Arc::default(),
+        }
+    }
+
+    fn ring() -> WritePath {
+        let pool = BufferPool::new(2, PAGE);
+        let started = UringEngine::start(&pool).unwrap();
+        WritePath {
+            engine: WriteEngine::Uring(Arc::new(started.engine)),
+            counters: Arc::default(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn both_engines_write_bodies_of_many_buffers_whole_and_fsync_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path().join("data"));
+        data.create_layout().unwrap();
+        // More buffers than the ring keeps in flight, chunks that straddle buffers, and a tail.
+        let whole = crate::store::testing::pattern(WRITE_BUFFER * (WRITE_DEPTH + 2) + 12_345, 7);
+        for io in [ring(), plain()] {
+            let chunks = whole.chunks(65_537).map(Bytes::copy_from_slice).collect();
+            let body = crate::store::testing::body_from_chunks(chunks);
+            let written = write_body(&data, &io, body, limits(1 << 30)).await.unwrap();
+            assert_eq!(
+                std::fs::read(data.path(written.file.keep())).unwrap(),
+                whole
+            );
+            let stats = io.counters.snapshot(ReadEngineKind::Uring);
+            assert_eq!(stats.write_bytes, whole.len() as u64);
+            assert_eq!(stats.syncs, 1);
+        }
+    }
 
     fn limits(max_len: u64) -> BodyLimits {
         BodyLimits {
@@ -424,7 +464,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("data"));
         data.create_layout().unwrap();
-        let written = write_body(&data, body_from(&b"hello"[..]), limits(10))
+        let written = write_body(&data, &plain(), body_from(&b"hello"[..]), limits(10))
             .await
             .unwrap();
         let id = written.file.keep();
@@ -441,7 +481,9 @@ mod tests {
         let chunks: Vec<Bytes> = (0..=255u8).map(|i| Bytes::from(vec![i; 100])).collect();
         let whole = chunks.concat();
         let body = crate::store::testing::body_from_chunks(chunks);
-        let written = write_body(&data, body, limits(1 << 20)).await.unwrap();
+        let written = write_body(&data, &plain(), body, limits(1 << 20))
+            .await
+            .unwrap();
         assert_eq!(
             std::fs::read(data.path(written.file.keep())).unwrap(),
             whole
@@ -453,7 +495,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("data"));
         data.create_layout().unwrap();
-        let err = write_body(&data, body_from(vec![7u8; 11]), limits(10))
+        let err = write_body(&data, &plain(), body_from(vec![7u8; 11]), limits(10))
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::EntityTooLarge { limit: 10 }));
@@ -465,10 +507,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data = DataDir::new(dir.path().join("data"));
         data.create_layout().unwrap();
-        let a = write_body(&data, body_from(&b"a"[..]), limits(10))
+        let a = write_body(&data, &plain(), body_from(&b"a"[..]), limits(10))
             .await
             .unwrap();
-        let b = write_body(&data, body_from(&b"b"[..]), limits(10))
+        let b = write_body(&data, &plain(), body_from(&b"b"[..]), limits(10))
             .await
             .unwrap();
         assert_eq!(files_in(&data), 2);

@@ -32,6 +32,7 @@
 mod bucket;
 mod committer;
 mod data;
+mod engine_stats;
 #[cfg_attr(
     not(any(test, feature = "failpoints")),
     path = "failpoints_disabled.rs"
@@ -49,6 +50,7 @@ mod read;
 mod read_engine;
 mod recovery;
 mod uring;
+mod writer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,7 @@ use async_trait::async_trait;
 use redb::Database;
 
 pub use self::committer::CommitStats;
+pub use self::engine_stats::IoStats;
 #[cfg(not(any(test, feature = "failpoints")))]
 use self::failpoints::Failpoints;
 #[cfg(any(test, feature = "failpoints"))]
@@ -178,6 +181,12 @@ impl LocalStore {
     /// The engine that reads object bodies, and its settings (`store.read_engine`).
     pub fn read_engine(&self) -> &ReadEngineInfo {
         self.inner.read.info()
+    }
+
+    /// What the store's I/O engine did since it opened: reads, writes, fsyncs, and the body
+    /// bytes copied on their way out.
+    pub fn io_stats(&self) -> IoStats {
+        self.inner.read.io_stats()
     }
 
     /// What the read buffer pool holds right now.
@@ -366,6 +375,8 @@ impl ObjectStore for LocalStore {
     }
 }
 
+#[cfg(test)]
+mod io_tests;
 #[cfg(test)]
 mod read_tests;
 #[cfg(test)]

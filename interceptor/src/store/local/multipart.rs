@@ -116,7 +116,7 @@ pub(super) async fn upload_part(
         expected_len: options.expected_len,
         content_md5: options.content_md5,
     };
-    let written = data::write_body(&inner.data, body, limits).await?;
+    let written = data::write_body(&inner.data, &inner.read.write_path(), body, limits).await?;
     if let Err(e) = inner.failpoints.trigger("upload_part.after_data_fsync") {
         written.file.abandon();
         return Err(e);

@@ -137,7 +137,7 @@ async fn put_file(
     // Refuse early rather than stream a body into a bucket that does not exist; the commit
     // checks again.
     ensure_bucket(inner, bucket).await?;
-    let written = data::write_body(&inner.data, body, limits).await?;
+    let written = data::write_body(&inner.data, &inner.read.write_path(), body, limits).await?;
     if let Err(e) = inner.failpoints.trigger("put.after_data_fsync") {
         written.file.abandon();
         return Err(e);

@@ -29,6 +29,7 @@ use bytes::Bytes;
 use futures::Stream;
 use tokio::sync::oneshot;
 
+use super::engine_stats::IoCounters;
 use super::pool::{Acquirer, BufferPool, PAGE, PooledBuf};
 use super::read::Piece;
 use super::read_engine::ReadEngine;
@@ -156,6 +157,8 @@ pub(super) struct ReadStream {
     depth: usize,
     /// Set after the last chunk or an error: the stream yields nothing more.
     finished: bool,
+    /// Where completed reads are counted.
+    counters: Arc<IoCounters>,
 }
 
 impl ReadStream {
@@ -165,6 +168,7 @@ impl ReadStream {
         pool: BufferPool,
         depth: usize,
         pieces: Vec<Piece>,
+        counters: Arc<IoCounters>,
     ) -> Self {
         Self {
             engine,
@@ -178,6 +182,7 @@ impl ReadStream {
             in_flight: VecDeque::new(),
             depth: depth.max(1),
             finished: false,
+            counters,
         }
     }
 
@@ -259,6 +264,7 @@ impl Stream for ReadStream {
                     return this.fail(io::Error::new(e.kind(), msg));
                 }
             };
+            this.counters.add_read(n);
             buf.advance(n);
             let chunk = head.chunk;
             if buf.filled() >= chunk.keep_to {

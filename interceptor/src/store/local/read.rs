@@ -146,6 +146,8 @@ fn read_current(
         return Ok(Current::Files { record, range });
     }
     let bytes = inline::read(&txn, bucket, key, &record, range)?;
+    // Copied out of the read transaction's page (`inline::read`).
+    inner.read.counters().add_copied(bytes.len());
     Ok(Current::Inline(OpenedVersion {
         meta: record.meta,
         range,

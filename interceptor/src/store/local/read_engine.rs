@@ -43,11 +43,13 @@ use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
+use super::engine_stats::{IoCounters, IoStats};
 use super::pipeline::{ChunkRead, ReadStream};
 use super::pool::{AlignedBuf, BufferPool, PAGE, ReadPoolStats};
 use super::pread::PreadEngine;
 use super::read::Piece;
 use super::uring::{UringEngine, UringStarted};
+use super::writer::{WriteEngine, WritePath};
 use crate::config::{ReadEngineChoice, StoreLimits};
 use crate::store::{BodyStream, StoreError};
 
@@ -139,6 +141,8 @@ pub(super) struct ReadPath {
     pool: BufferPool,
     depth: usize,
     info: ReadEngineInfo,
+    /// Reads, writes and copies of this store, whichever engine did them.
+    counters: Arc<IoCounters>,
 }
 
 impl ReadPath {
@@ -225,6 +229,7 @@ impl ReadPath {
             pool,
             depth: limits.read_depth,
             info,
+            counters: Arc::default(),
         })
     }
 
@@ -249,7 +254,31 @@ impl ReadPath {
             self.pool.clone(),
             self.depth,
             pieces,
+            Arc::clone(&self.counters),
         ))
+    }
+
+    /// What data files are written with: the io_uring engine's ring when it reads, else
+    /// plain writes.
+    pub(super) fn write_path(&self) -> WritePath {
+        let engine = match &self.engine {
+            ReadEngine::Uring(engine) => WriteEngine::Uring(Arc::clone(engine)),
+            ReadEngine::Pread(_) => WriteEngine::Plain,
+        };
+        WritePath {
+            engine,
+            counters: Arc::clone(&self.counters),
+        }
+    }
+
+    /// The store's I/O counters.
+    pub(super) fn counters(&self) -> &IoCounters {
+        &self.counters
+    }
+
+    /// What the engine did so far.
+    pub(super) fn io_stats(&self) -> IoStats {
+        self.counters.snapshot(self.info.engine)
     }
 
     /// The engine and its settings.
@@ -260,6 +289,19 @@ impl ReadPath {
     /// What the buffer pool holds right now.
     pub(super) fn pool_stats(&self) -> ReadPoolStats {
         self.pool.stats()
+    }
+
+    /// The address range of every pool buffer, for tests that check a chunk lies in one. Call
+    /// it with every buffer back in the pool.
+    #[cfg(test)]
+    pub(super) fn pool_address_ranges(&self) -> Vec<std::ops::Range<usize>> {
+        self.pool.with_free_buffers(|buffers| {
+            buffers
+                .iter()
+                .map(|buf| buf.as_slice().as_ptr_range())
+                .map(|r| r.start as usize..r.end as usize)
+                .collect()
+        })
     }
 }
 

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The io_uring read engine: one thread owns a ring, the pool's buffers are registered with it
-//! as fixed buffers, and reads are lent buffers by ownership.
+//! The io_uring engine: one thread owns a ring, the pool's buffers are registered with it
+//! as fixed buffers, and reads and writes are lent buffers by ownership.
 //!
-//! A [`ChunkRead`] reaches the ring thread over a channel; the thread moves it into its table
-//! of reads in flight, points an SQE at the unfilled part of the read's buffer, and submits.
-//! When the CQE arrives the read leaves the table and goes back, with its buffer, through the
-//! read's reply channel. If the stream that asked is gone, the reply fails and the buffer drops
+//! An operation ([`RingOp`]: a [`ChunkRead`], a [`ChunkWrite`] of a data file, or the
+//! [`FileSync`] that follows a file's writes) reaches the ring thread over a channel; the
+//! thread moves it into its table of operations in flight, points an SQE at the unfilled part
+//! of the read's buffer (or the unwritten part of the write's), and submits. When the CQE
+//! arrives the operation leaves the table and goes back, with its buffer, through its reply
+//! channel. If the stream that asked is gone, the reply fails and the buffer drops
 //! back into the pool, only now that the kernel is done with it. Nothing else ever touches a
 //! buffer between submission and completion.
 //!
@@ -16,10 +18,10 @@
 //! Invariants (what the `unsafe` blocks below rely on):
 //!
 //! - **A lent buffer outlives its SQE.** Every SQE that names memory names either the unfilled
-//!   part of the buffer of a read held in the table (the read leaves the table only when its
-//!   CQE is reaped), or the thread's own wake buffer (a field of the thread, which ends only
+//!   part of the buffer of a read, or the unwritten part of the buffer of a write, held in the
+//!   table (an operation leaves the table only when its CQE is reaped), or the thread's own wake buffer (a field of the thread, which ends only
 //!   once the wake read completed).
-//! - **The file outlives its SQE.** The read in the table holds its file (`Arc<File>`).
+//! - **The file outlives its SQE.** The operation in the table holds its file (`Arc<File>`).
 //! - **Registered memory outlives the ring.** Fixed buffers are the pool's buffers, whose bytes
 //!   never move and are freed only with the pool; the thread holds the pool in a field declared
 //!   after the ring, so the ring (and its registration) goes first.
@@ -44,6 +46,7 @@ use tracing::error;
 
 use super::pipeline::{ChunkRead, ReadDone};
 use super::pool::BufferPool;
+use super::writer::{ChunkWrite, FileSync, WriteDone};
 
 /// `user_data` of the wake read; reads use their table index.
 const WAKE: u64 = u64::MAX;
@@ -55,7 +58,7 @@ const MAX_ENTRIES: u32 = 4096;
 pub(super) struct UringEngine {
     /// Reads for the ring thread; taken (disconnected) when the engine drops, which tells the
     /// thread to finish the reads in flight and stop.
-    reads: Option<mpsc::Sender<ChunkRead>>,
+    reads: Option<mpsc::Sender<RingOp>>,
     wake: Arc<Wake>,
     thread: Option<JoinHandle<()>>,
 }
@@ -114,12 +117,49 @@ impl UringEngine {
 
     /// Hands a read to the ring thread; its reply comes when the read completed.
     pub(super) fn submit(&self, read: ChunkRead) {
+        self.send(RingOp::Read(read));
+    }
+
+    /// Hands a write to the ring thread; its reply comes when the write completed.
+    pub(super) fn submit_write(&self, write: ChunkWrite) {
+        self.send(RingOp::Write(write));
+    }
+
+    /// Hands an fsync to the ring thread; its reply comes when the sync completed. The caller
+    /// orders it: it submits the sync once the file's writes have completed.
+    pub(super) fn submit_sync(&self, sync: FileSync) {
+        self.send(RingOp::Sync(sync));
+    }
+
+    fn send(&self, op: RingOp) {
         let Some(reads) = &self.reads else {
-            return read.refuse(stopped());
+            return op.refuse(stopped());
         };
-        match reads.send(read) {
+        match reads.send(op) {
             Ok(()) => self.wake.wake(),
-            Err(mpsc::SendError(read)) => read.refuse(stopped()),
+            Err(mpsc::SendError(op)) => op.refuse(stopped()),
+        }
+    }
+}
+
+/// One operation for the ring thread.
+#[derive(Debug)]
+pub(super) enum RingOp {
+    /// Read into a pool buffer.
+    Read(ChunkRead),
+    /// Write a buffer to a data file.
+    Write(ChunkWrite),
+    /// Fsync a data file.
+    Sync(FileSync),
+}
+
+impl RingOp {
+    /// Answers the operation without doing it.
+    fn refuse(self, error: io::Error) {
+        match self {
+            Self::Read(read) => read.refuse(error),
+            Self::Write(write) => write.refuse(error),
+            Self::Sync(sync) => sync.refuse(error),
         }
     }
 }
@@ -137,7 +177,7 @@ impl Drop for UringEngine {
 }
 
 fn stopped() -> io::Error {
-    io::Error::other("the io_uring read engine stopped")
+    io::Error::other("the io_uring engine stopped")
 }
 
 /// Why `io_uring_setup` failed, with the sysctl that disables io_uring when it is set.
@@ -169,10 +209,16 @@ fn check_ring(ring: &mut IoUring) -> io::Result<()> {
     ring.submitter()
         .register_probe(&mut probe)
         .map_err(|e| io::Error::new(e.kind(), format!("IORING_REGISTER_PROBE (Linux 5.6): {e}")))?;
-    if !probe.is_supported(opcode::Read::CODE) || !probe.is_supported(opcode::ReadFixed::CODE) {
+    let needed = [
+        opcode::Read::CODE,
+        opcode::ReadFixed::CODE,
+        opcode::Write::CODE,
+        opcode::Fsync::CODE,
+    ];
+    if !needed.iter().all(|&code| probe.is_supported(code)) {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            "the kernel's io_uring lacks READ or READ_FIXED",
+            "the kernel's io_uring lacks READ, READ_FIXED, WRITE or FSYNC",
         ));
     }
     let nop = opcode::Nop::new().build().user_data(1);
@@ -237,16 +283,16 @@ impl Wake {
     }
 }
 
-/// Reads in flight, by `user_data`.
+/// Operations in flight, by `user_data`.
 #[derive(Debug, Default)]
 struct Table {
-    slots: Vec<Option<ChunkRead>>,
+    slots: Vec<Option<RingOp>>,
     free: Vec<usize>,
     len: usize,
 }
 
 impl Table {
-    fn insert(&mut self, read: ChunkRead) -> usize {
+    fn insert(&mut self, read: RingOp) -> usize {
         self.len += 1;
         if let Some(i) = self.free.pop() {
             self.slots[i] = Some(read);
@@ -256,11 +302,7 @@ impl Table {
         self.slots.len() - 1
     }
 
-    fn get_mut(&mut self, i: usize) -> &mut ChunkRead {
-        self.slots[i].as_mut().expect("a slot just filled")
-    }
-
-    fn remove(&mut self, i: usize) -> Option<ChunkRead> {
+    fn remove(&mut self, i: usize) -> Option<RingOp> {
         let read = self.slots.get_mut(i)?.take()?;
         self.free.push(i);
         self.len -= 1;
@@ -273,7 +315,7 @@ struct RingThread {
     ring: IoUring,
     /// Reads in flight; each owns its buffer and file until its CQE is reaped.
     table: Table,
-    queue: mpsc::Receiver<ChunkRead>,
+    queue: mpsc::Receiver<RingOp>,
     /// The engine still sends reads (the channel is connected).
     open: bool,
     wake: Arc<Wake>,
@@ -316,14 +358,16 @@ impl RingThread {
     fn take_reads(&mut self) {
         while self.open {
             match self.queue.try_recv() {
-                Ok(read) => self.push_read(read),
+                Ok(RingOp::Read(read)) => self.push_read(read),
+                Ok(RingOp::Write(write)) => self.push_write(write),
+                Ok(RingOp::Sync(sync)) => self.push_sync(sync),
                 Err(mpsc::TryRecvError::Empty) => return,
                 Err(mpsc::TryRecvError::Disconnected) => self.open = false,
             }
         }
     }
 
-    fn push_read(&mut self, read: ChunkRead) {
+    fn push_read(&mut self, mut read: ChunkRead) {
         let Ok(len) = u32::try_from(read.len) else {
             return read.refuse(io::Error::from(io::ErrorKind::InvalidInput));
         };
@@ -331,8 +375,6 @@ impl RingThread {
             return read.refuse(io::Error::from(io::ErrorKind::InvalidInput));
         }
         let fixed = self.fixed;
-        let index = self.table.insert(read);
-        let read = self.table.get_mut(index);
         let fd = types::Fd(read.file.as_raw_fd());
         let offset = read.offset;
         let slot = read.buf.slot();
@@ -343,6 +385,7 @@ impl RingThread {
                 .build(),
             _ => opcode::Read::new(fd, dst, len).offset(offset).build(),
         };
+        let index = self.table.insert(RingOp::Read(read));
         // SAFETY: `dst..dst + len` is the unfilled part of the buffer of the read now in the
         // table (checked against its capacity above); the read stays in the table, owning the
         // buffer and touched by nobody, until `reap` takes its CQE (or, if the push fails, is
@@ -352,9 +395,49 @@ impl RingThread {
         // spanning all of its bytes (`register_buffers`).
         let pushed = unsafe { self.push(&entry.user_data(index as u64)) };
         if let Err(e) = pushed
-            && let Some(read) = self.table.remove(index)
+            && let Some(op) = self.table.remove(index)
         {
-            read.refuse(e);
+            op.refuse(e);
+        }
+    }
+
+    fn push_write(&mut self, write: ChunkWrite) {
+        let Some(rest) = write.buf.len().checked_sub(write.done) else {
+            return write.refuse(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        let Ok(len) = u32::try_from(rest) else {
+            return write.refuse(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        let fd = types::Fd(write.file.as_raw_fd());
+        let src = write.buf[write.done..].as_ptr();
+        let entry = opcode::Write::new(fd, src, len)
+            .offset(write.offset + write.done as u64)
+            .build();
+        let index = self.table.insert(RingOp::Write(write));
+        // SAFETY: `src..src + len` is the unwritten tail of the write's buffer (`done` was
+        // checked against its length above); the write stays in the table, owning the buffer
+        // and touched by nobody, until `reap` takes its CQE (or, if the push fails, is taken
+        // back below before the kernel saw it), and a `Vec`'s heap bytes do not move when the
+        // write does. The kernel only reads them. The write holds its file open.
+        let pushed = unsafe { self.push(&entry.user_data(index as u64)) };
+        if let Err(e) = pushed
+            && let Some(op) = self.table.remove(index)
+        {
+            op.refuse(e);
+        }
+    }
+
+    fn push_sync(&mut self, sync: FileSync) {
+        let fd = types::Fd(sync.file.as_raw_fd());
+        let index = self.table.insert(RingOp::Sync(sync));
+        let entry = opcode::Fsync::new(fd).build().user_data(index as u64);
+        // SAFETY: an fsync names no memory; its file is held open by the sync in the table
+        // until `reap` takes the CQE (or, if the push fails, until it is taken back below).
+        let pushed = unsafe { self.push(&entry) };
+        if let Err(e) = pushed
+            && let Some(op) = self.table.remove(index)
+        {
+            op.refuse(e);
         }
     }
 
@@ -413,19 +496,27 @@ impl RingThread {
                 self.wake.pending.store(false, Ordering::Release);
                 continue;
             }
-            let read = usize::try_from(user_data)
+            let op = usize::try_from(user_data)
                 .ok()
                 .and_then(|i| self.table.remove(i));
-            let Some(ChunkRead { buf, reply, .. }) = read else {
-                error!(user_data, "an io_uring completion for no read in flight");
-                continue;
-            };
             let result = match usize::try_from(result) {
                 Ok(n) => Ok(n),
                 Err(_) => Err(io::Error::from_raw_os_error(-result)),
             };
-            // A stream that went away drops the reply, and with it the buffer into the pool.
-            let _ = reply.send(ReadDone { result, buf });
+            // A stream or writer that went away drops the reply, and with it the buffer (into
+            // the pool, for a read).
+            match op {
+                Some(RingOp::Read(ChunkRead { buf, reply, .. })) => {
+                    let _ = reply.send(ReadDone { result, buf });
+                }
+                Some(RingOp::Write(ChunkWrite { buf, reply, .. })) => {
+                    let _ = reply.send(WriteDone { result, buf });
+                }
+                Some(RingOp::Sync(FileSync { reply, .. })) => {
+                    let _ = reply.send(result.map(drop));
+                }
+                None => error!(user_data, "an io_uring completion for nothing in flight"),
+            }
         }
     }
 
@@ -433,16 +524,24 @@ impl RingThread {
     /// their buffers (and the wake buffer) leaked, since the kernel may still write them.
     fn abandon(mut self) {
         for slot in std::mem::take(&mut self.table.slots).into_iter().flatten() {
-            let ChunkRead { buf, reply, .. } = slot;
-            std::mem::forget(buf);
-            drop(reply);
+            match slot {
+                RingOp::Read(ChunkRead { buf, reply, .. }) => {
+                    std::mem::forget(buf);
+                    drop(reply);
+                }
+                RingOp::Write(ChunkWrite { buf, reply, .. }) => {
+                    std::mem::forget(buf);
+                    drop(reply);
+                }
+                RingOp::Sync(sync) => sync.refuse(stopped()),
+            }
         }
         if self.wake_armed {
             std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new([0; 8])));
         }
         self.open = false;
-        while let Ok(read) = self.queue.try_recv() {
-            read.refuse(stopped());
+        while let Ok(op) = self.queue.try_recv() {
+            op.refuse(stopped());
         }
     }
 }

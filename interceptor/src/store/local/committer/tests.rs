@@ -9,6 +9,7 @@ use redb::{ReadableTable, TableDefinition};
 use super::*;
 use crate::store::local::data::{self, BodyLimits};
 use crate::store::local::index::index_err;
+use crate::store::local::writer::{WriteEngine, WritePath};
 use crate::store::testing::body_from;
 
 const TABLE: TableDefinition<'static, &str, u64> = TableDefinition::new("t");
@@ -109,7 +110,11 @@ async fn new_file(fx: &Fixture) -> NewFile {
         expected_len: None,
         content_md5: None,
     };
-    data::write_body(&fx.data, body_from(&b"body"[..]), limits)
+    let plain = WritePath {
+        engine: WriteEngine::Plain,
+        counters: Arc::default(),
+    };
+    data::write_body(&fx.data, &plain, body_from(&b"body"[..]), limits)
         .await
         .unwrap()
         .file
