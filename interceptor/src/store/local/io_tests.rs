@@ -160,3 +160,98 @@ async fn inline_object_bytes_are_counted_as_copied() {
     assert_eq!(got, b"hello");
     assert_eq!(store.io_stats().copied_bytes, 5);
 }
+
+/// Lines of `width` bytes (newline included), every seventh holding "needle".
+fn lines(count: usize, width: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(count * width);
+    for i in 0..count {
+        let word = if i % 7 == 0 { "needle" } else { "hay" };
+        let line = format!("{i:08} {word}");
+        out.extend_from_slice(line.as_bytes());
+        out.resize(out.len() + width - 1 - line.len(), b'.');
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Streams a GET body through a framer into the native grep kernel, as a function's input
+/// would go; returns the kernel's output, the bytes the framer copied, and where each chunk
+/// the kernel read lay (chunks the framer joined are left out: they are counted instead).
+async fn grep_count_from_store(store: &LocalStore) -> (Vec<u8>, u64, Vec<(usize, usize)>) {
+    let kernel = quarry_kernels::find("grep").expect("the grep kernel is built in");
+    let params = quarry_kernels::Params::new([
+        ("pattern".to_owned(), "needle".to_owned()),
+        ("mode".to_owned(), "count".to_owned()),
+    ]);
+    let bound = kernel
+        .bind(&params.validate(kernel.info()).unwrap())
+        .unwrap();
+    let mut framer = quarry_kernels::Framer::new(bound.framing(), 1 << 20);
+    let mut run = bound.cpu().expect("grep runs on the CPU");
+    let mut out = Vec::new();
+    let mut held = Vec::new();
+    let mut body = store.get_object("b", "k", None).await.unwrap().body;
+    while let Some(piece) = body.next().await {
+        let copied_before = framer.copied_bytes();
+        for (i, chunk) in framer.push(piece.unwrap()).unwrap().into_iter().enumerate() {
+            run.feed(&chunk, &mut out).unwrap();
+            // A joined record comes first among the chunks of a push, when there is one.
+            let joined = i == 0 && framer.copied_bytes() > copied_before;
+            if !joined {
+                held.push((chunk.as_ptr() as usize, chunk.len()));
+            }
+        }
+    }
+    if let Some(rest) = framer.finish() {
+        run.feed(&rest, &mut out).unwrap();
+    }
+    run.finish(&mut out).unwrap();
+    (out, framer.copied_bytes(), held)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_kernel_reads_uring_chunks_in_place() {
+    let kernel = quarry_kernels::find("grep").unwrap();
+    for (width, straddles) in [(64, false), (100, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with(dir.path(), ReadEngineChoice::Uring, 64).await;
+        let data = lines(20_000, width);
+        put_bytes(&store, "b", "k", &data).await;
+
+        let (out, framer_copied, pieces) = grep_count_from_store(&store).await;
+        // The same answer as one run over the whole input.
+        let params = quarry_kernels::Params::new([
+            ("pattern".to_owned(), "needle".to_owned()),
+            ("mode".to_owned(), "count".to_owned()),
+        ]);
+        let bound = kernel
+            .bind(&params.validate(kernel.info()).unwrap())
+            .unwrap();
+        let mut whole = bound.cpu().unwrap();
+        let mut want = Vec::new();
+        whole.feed(&data, &mut want).unwrap();
+        whole.finish(&mut want).unwrap();
+        assert_eq!(out, want, "width {width}");
+
+        wait_for_all_buffers(&store).await;
+        let pool = store.inner.read.pool_address_ranges();
+        for (start, len) in &pieces {
+            assert!(
+                pool.iter()
+                    .any(|r| r.start <= *start && start + len <= r.end),
+                "width {width}: a kernel input chunk at {start:#x} is not a pool buffer"
+            );
+        }
+        assert_eq!(store.io_stats().copied_bytes, 0);
+        let buffer = 64 * 1024;
+        if straddles {
+            // Only the lines across a buffer edge are joined: at most one line per edge.
+            let edges = data.len().div_ceil(buffer) as u64;
+            assert!(framer_copied > 0, "width {width}");
+            assert!(framer_copied <= edges * width as u64, "width {width}");
+        } else {
+            // Lines end on every buffer edge: not one byte is copied.
+            assert_eq!(framer_copied, 0, "width {width}");
+        }
+    }
+}
