@@ -5,7 +5,7 @@
 //! case-insensitive Aho-Corasick automaton; each hit yields its line, and the search resumes at
 //! the next line, so a line is reported once however many hits it holds. Because the pattern
 //! may not contain `\n`, a hit never spans two lines. Device: the block decomposition of
-//! [`crate::blocks`], with a first-byte filter and a byte compare per candidate.
+//! `blocks`, with a first-byte filter and a byte compare per candidate.
 
 use std::borrow::Cow;
 use std::sync::Arc;
