@@ -18,9 +18,13 @@ mod blocks;
 pub mod byte_histogram;
 pub mod contract;
 pub mod crc32c;
+pub mod csv;
+pub mod csv_filter;
+pub mod decimal;
 pub mod device;
 pub mod framing;
 pub mod grep;
+pub mod predicate;
 pub mod registry;
 #[cfg(test)]
 mod test_utils;

@@ -9,6 +9,7 @@ pub fn builtin() -> &'static [&'static dyn Kernel] {
         &crate::grep::Grep,
         &crate::crc32c::Crc32c,
         &crate::byte_histogram::ByteHistogram,
+        &crate::csv_filter::CsvFilter,
     ]
 }
 
