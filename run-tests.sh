@@ -23,7 +23,7 @@ cd "$ROOT"
 # Later work will add: pocl-opencl-icd ocl-icd-opencl-dev libelf-dev
 # clang, lld, wasi-libc, libclang-rt-14-dev-wasm32 and wabt: the functions step (C/WAT to wasm).
 APT_PACKAGES=(build-essential pkg-config ca-certificates python3 python3-venv
-  clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt)
+  clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt pocl-opencl-icd ocl-icd-opencl-dev clinfo)
 
 # Python packages for the end-to-end tests (aws CLI v1, boto3, pytest, requests).
 PIP_PACKAGES=(awscli boto3 pytest requests)
@@ -167,7 +167,8 @@ run_e2e() {
 step setup setup
 want fmt && step fmt cargo fmt --all -- --check
 want clippy && step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
-want test && step test cargo test --workspace --all-features
+# The differential tests fail without an OpenCL device here (PoCL is installed above).
+want test && step test env QUARRY_REQUIRE_OPENCL=1 cargo test --workspace --all-features
 want build && step build cargo build --release -p quarry-agent --bins
 want functions && step functions examples/functions/build.sh "$ROOT/target/functions"
 want e2e && step e2e run_e2e

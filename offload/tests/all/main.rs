@@ -7,4 +7,5 @@
     reason = "an integration test binary"
 )]
 
+mod kernels_diff;
 mod wasm;
