@@ -169,6 +169,7 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
             source,
         })?;
     let read_engine = store.read_engine().clone();
+    let io_metrics = store.io_metrics().map_err(StartError::Metrics)?;
     let store: Arc<dyn ObjectStore> = Arc::new(store);
 
     info!("Initializing functions, triggers and the event queue");
@@ -180,6 +181,9 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
             .map_err(StartError::Join)??
     };
     let registry = Registry::new();
+    registry
+        .register(Box::new(io_metrics))
+        .map_err(StartError::Metrics)?;
     let events = Arc::new(EventQueue::new(catalog, cfg.events.clone()));
     let function_metrics = FunctionMetrics::register(&registry).map_err(StartError::Metrics)?;
     let hooks = Hooks::new(

@@ -12,8 +12,12 @@
 //! engine filled); an inline object's bytes are copied once out of the index's read
 //! transaction, and counted.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{IntCounterVec, Opts};
 use serde::{Deserialize, Serialize};
 
 use super::read_engine::ReadEngineKind;
@@ -84,4 +88,127 @@ pub struct IoStats {
     /// Body bytes the store copied on their way to a consumer (inline objects only; file
     /// bodies are handed out in the buffers the engine filled).
     pub copied_bytes: u64,
+}
+
+/// The store's I/O counters as Prometheus metrics, read at each scrape:
+/// `quarry_store_io_ops_total{engine, op}` (`op` = `read`, `write`, `sync`) and
+/// `quarry_store_io_bytes_total{engine, op}` (`op` = `read`, `write`, `copied`).
+#[derive(Debug, Clone)]
+pub struct IoMetrics {
+    counters: Arc<IoCounters>,
+    engine: ReadEngineKind,
+    ops: IntCounterVec,
+    bytes: IntCounterVec,
+}
+
+impl IoMetrics {
+    /// The metrics of `counters`, labelled with `engine`.
+    pub(super) fn new(
+        counters: Arc<IoCounters>,
+        engine: ReadEngineKind,
+    ) -> Result<Self, prometheus::Error> {
+        let ops = IntCounterVec::new(
+            Opts::new(
+                "quarry_store_io_ops_total",
+                "reads, writes and fsyncs of object data by the store's I/O engine",
+            ),
+            &["engine", "op"],
+        )?;
+        let bytes = IntCounterVec::new(
+            Opts::new(
+                "quarry_store_io_bytes_total",
+                "object bytes read and written by the store's I/O engine, and bytes copied on their way out",
+            ),
+            &["engine", "op"],
+        )?;
+        Ok(Self {
+            counters,
+            engine,
+            ops,
+            bytes,
+        })
+    }
+
+    /// Brings the exported counters up to the store's totals.
+    fn catch_up(&self) {
+        let s = self.counters.snapshot(self.engine);
+        let engine = self.engine.as_str();
+        let raise = |vec: &IntCounterVec, op: &str, total: u64| {
+            let counter = vec.with_label_values(&[engine, op]);
+            counter.inc_by(total.saturating_sub(counter.get()));
+        };
+        raise(&self.ops, "read", s.reads);
+        raise(&self.ops, "write", s.writes);
+        raise(&self.ops, "sync", s.syncs);
+        raise(&self.bytes, "read", s.read_bytes);
+        raise(&self.bytes, "write", s.write_bytes);
+        raise(&self.bytes, "copied", s.copied_bytes);
+    }
+}
+
+impl Collector for IoMetrics {
+    fn desc(&self) -> Vec<&Desc> {
+        let mut descs = self.ops.desc();
+        descs.extend(self.bytes.desc());
+        descs
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.catch_up();
+        let mut families = self.ops.collect();
+        families.extend(self.bytes.collect());
+        families
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_follow_the_counters_at_each_scrape() {
+        let counters = Arc::new(IoCounters::default());
+        let metrics = IoMetrics::new(Arc::clone(&counters), ReadEngineKind::Uring).unwrap();
+        let registry = prometheus::Registry::new();
+        registry.register(Box::new(metrics)).unwrap();
+        counters.add_read(4096);
+        counters.add_write(100);
+        counters.add_write(50);
+        counters.add_sync();
+        let scrape = || {
+            let mut out = Vec::new();
+            for family in registry.gather() {
+                for m in family.get_metric() {
+                    let op = m.get_label().iter().find(|l| l.name() == "op").unwrap();
+                    out.push(format!(
+                        "{} {} {}",
+                        family.name(),
+                        op.value(),
+                        m.get_counter().get_value()
+                    ));
+                }
+            }
+            out.sort();
+            out
+        };
+        let first = scrape();
+        assert!(
+            first.contains(&"quarry_store_io_bytes_total write 150".to_owned()),
+            "{first:?}"
+        );
+        assert!(
+            first.contains(&"quarry_store_io_ops_total sync 1".to_owned()),
+            "{first:?}"
+        );
+        counters.add_read(10);
+        let second = scrape();
+        assert!(
+            second.contains(&"quarry_store_io_bytes_total read 4106".to_owned()),
+            "{second:?}"
+        );
+        assert!(
+            second.contains(&"quarry_store_io_ops_total read 2".to_owned()),
+            "{second:?}"
+        );
+    }
 }

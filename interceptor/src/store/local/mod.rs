@@ -60,7 +60,7 @@ use async_trait::async_trait;
 use redb::Database;
 
 pub use self::committer::CommitStats;
-pub use self::engine_stats::IoStats;
+pub use self::engine_stats::{IoMetrics, IoStats};
 #[cfg(not(any(test, feature = "failpoints")))]
 use self::failpoints::Failpoints;
 #[cfg(any(test, feature = "failpoints"))]
@@ -187,6 +187,12 @@ impl LocalStore {
     /// bytes copied on their way out.
     pub fn io_stats(&self) -> IoStats {
         self.inner.read.io_stats()
+    }
+
+    /// The I/O counters as Prometheus metrics (`quarry_store_io_*{engine, op}`), for the
+    /// agent's registry.
+    pub fn io_metrics(&self) -> Result<IoMetrics, prometheus::Error> {
+        self.inner.read.io_metrics()
     }
 
     /// What the read buffer pool holds right now.

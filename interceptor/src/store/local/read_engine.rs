@@ -43,7 +43,7 @@ use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
-use super::engine_stats::{IoCounters, IoStats};
+use super::engine_stats::{IoCounters, IoMetrics, IoStats};
 use super::pipeline::{ChunkRead, ReadStream};
 use super::pool::{AlignedBuf, BufferPool, PAGE, ReadPoolStats};
 use super::pread::PreadEngine;
@@ -279,6 +279,11 @@ impl ReadPath {
     /// What the engine did so far.
     pub(super) fn io_stats(&self) -> IoStats {
         self.counters.snapshot(self.info.engine)
+    }
+
+    /// The counters as Prometheus metrics.
+    pub(super) fn io_metrics(&self) -> Result<IoMetrics, prometheus::Error> {
+        IoMetrics::new(Arc::clone(&self.counters), self.info.engine)
     }
 
     /// The engine and its settings.
