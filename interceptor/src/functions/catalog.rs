@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The node's catalog: deployed functions, triggers and the async event queue, in one redb
+//! The node's catalog: deployed functions, registered kernels, triggers and the async event
+//! queue, in one redb
 //! database (`catalog.redb` in the data directory), values as JSON.
 
 use std::path::Path;
@@ -16,6 +17,9 @@ pub(crate) const TRIGGERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::ne
 pub(crate) const EVENTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("events");
 /// Dead-lettered events by id.
 pub(crate) const DEAD: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("dead_letters");
+/// Registered (user) kernels by name.
+pub(crate) const USER_KERNELS: TableDefinition<'_, &str, &[u8]> =
+    TableDefinition::new("user_kernels");
 /// Id counters by name.
 const COUNTERS: TableDefinition<'_, &str, u64> = TableDefinition::new("counters");
 
@@ -64,6 +68,8 @@ impl Catalog {
         txn.open_table(EVENTS).map_err(db_err("create tables"))?;
         txn.open_table(DEAD).map_err(db_err("create tables"))?;
         txn.open_table(COUNTERS).map_err(db_err("create tables"))?;
+        txn.open_table(USER_KERNELS)
+            .map_err(db_err("create tables"))?;
         txn.commit().map_err(db_err("commit"))?;
         Ok(Self { db })
     }

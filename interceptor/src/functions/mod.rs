@@ -11,6 +11,7 @@
 pub mod catalog;
 pub mod kernels;
 pub mod package;
+pub mod user_kernels;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -29,6 +30,10 @@ use sha2::{Digest, Sha256};
 use self::catalog::{Catalog, CatalogError, FUNCTIONS, db_err, decode, encode};
 pub use self::kernels::{BuiltinKernels, KernelListing, KernelLookup, ParamListing};
 pub use self::package::Manifest;
+pub use self::user_kernels::{
+    KernelBuildError, KernelCompiler, NoCompiler, NodeKernels, UserKernelError, UserKernelRecord,
+    UserKernelRequest,
+};
 
 /// Longest function name.
 const MAX_NAME: usize = 64;
@@ -411,6 +416,44 @@ impl FunctionRegistry {
         Some(Arc::new(kernel_function(name, kernel)))
     }
 
+    /// Re-resolves every deployed function that runs kernel `kernel` (after a registered
+    /// kernel was replaced), so that new invocations run the new build; running ones finish on
+    /// the old.
+    pub fn rebind_kernel(&self, kernel: &str) {
+        let Some(k) = self.kernels.kernel(kernel) else {
+            return;
+        };
+        let _guard = self.write_lock();
+        let records: Vec<FunctionRecord> = self
+            .live
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .filter(|d| d.record.kernel.as_deref() == Some(kernel))
+            .map(|d| d.record.clone())
+            .collect();
+        for record in records {
+            self.install_kernel(record, Arc::clone(&k));
+        }
+    }
+
+    /// The deployed functions that run kernel `kernel`, by name.
+    pub fn kernel_users(&self, kernel: &str) -> Vec<String> {
+        self.list()
+            .into_iter()
+            .filter(|r| r.kernel.as_deref() == Some(kernel))
+            .map(|r| r.name)
+            .collect()
+    }
+
+    /// Whether a function named `name` is deployed (kernels' implicit functions aside).
+    pub fn is_deployed(&self, name: &str) -> bool {
+        self.live
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains_key(name)
+    }
+
     /// The kernels functions can run.
     pub fn kernels(&self) -> &Arc<dyn KernelLookup> {
         &self.kernels
@@ -629,21 +672,22 @@ fn module_artifact(
     })
 }
 
-/// Writes `bytes` to `path` durably: a temporary file, fsync, rename, directory fsync.
+/// Writes `bytes` to `path` durably, as a function file.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), FunctionError> {
-    let io = |source| FunctionError::Io {
+    write_durably(path, bytes).map_err(|source| FunctionError::Io {
         path: path.to_owned(),
         source,
-    };
+    })
+}
+
+/// Writes `bytes` to `path` durably: a temporary file, fsync, rename, directory fsync.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
+    std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io)?;
-    Ok(())
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all())
 }
