@@ -12,7 +12,9 @@ use std::time::Duration;
 use prometheus::Registry;
 use quarry_interceptor::events::{EventError, EventQueue, spawn_worker};
 use quarry_interceptor::functions::catalog::{Catalog, CatalogError};
-use quarry_interceptor::functions::{FunctionError, FunctionRegistry};
+use quarry_interceptor::functions::{
+    FunctionError, FunctionRegistry, KernelCompiler, KernelLookup, NodeKernels, UserKernelError,
+};
 use quarry_interceptor::hooks::Hooks;
 use quarry_interceptor::metrics::{FunctionMetrics, S3Metrics};
 use quarry_interceptor::s3::{S3Frontend, S3ServiceConfig, build_service};
@@ -82,6 +84,15 @@ pub enum StartError {
         /// The cause.
         #[source]
         source: FunctionError,
+    },
+    /// The registered kernels could not be loaded.
+    #[error("failed to load the registered kernels from {path}")]
+    Kernels {
+        /// The kernels directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: UserKernelError,
     },
     /// The triggers could not be loaded.
     #[error("failed to load the triggers from the catalog")]
@@ -173,22 +184,26 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
     let store: Arc<dyn ObjectStore> = Arc::new(store);
 
     info!("Initializing functions, triggers and the event queue");
-    let (catalog, backend, functions, triggers) = {
+    let compiler: Arc<dyn KernelCompiler> = Arc::new(quarry_interceptor::functions::NoCompiler {
+        reason: "no OpenCL runtime is loaded".to_owned(),
+    });
+    let parts = {
         let data_dir = data_dir.clone();
         let wasm = cfg.functions.wasm.clone();
-        tokio::task::spawn_blocking(move || open_catalog(&data_dir, &wasm))
+        tokio::task::spawn_blocking(move || open_catalog(&data_dir, &wasm, compiler))
             .await
             .map_err(StartError::Join)??
     };
+    let backend: Arc<dyn Backend> = parts.wasm;
     let registry = Registry::new();
     registry
         .register(Box::new(io_metrics))
         .map_err(StartError::Metrics)?;
-    let events = Arc::new(EventQueue::new(catalog, cfg.events.clone()));
+    let events = Arc::new(EventQueue::new(parts.catalog, cfg.events.clone()));
     let function_metrics = FunctionMetrics::register(&registry).map_err(StartError::Metrics)?;
     let hooks = Hooks::new(
-        functions,
-        triggers,
+        parts.functions,
+        parts.triggers,
         Arc::clone(&events),
         backend,
         Arc::clone(&store),
@@ -241,6 +256,7 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
         admin_token.token.clone(),
         info,
         hooks,
+        parts.kernels,
     );
 
     let settings = HttpSettings {
@@ -296,18 +312,20 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
 }
 
 /// What [`open_catalog`] opens.
-type CatalogParts = (
-    Arc<Catalog>,
-    Arc<dyn Backend>,
-    Arc<FunctionRegistry>,
-    Arc<TriggerSet>,
-);
+struct CatalogParts {
+    catalog: Arc<Catalog>,
+    wasm: Arc<WasmBackend>,
+    kernels: Arc<NodeKernels>,
+    functions: Arc<FunctionRegistry>,
+    triggers: Arc<TriggerSet>,
+}
 
 /// Opens the catalog in `data_dir`, starts the WebAssembly pool and loads the deployed
 /// functions (compiled artifacts, or compiling again) and the triggers. Blocking.
 fn open_catalog(
     data_dir: &std::path::Path,
     wasm: &quarry_offload::WasmConfig,
+    compiler: Arc<dyn KernelCompiler>,
 ) -> Result<CatalogParts, StartError> {
     let catalog = Catalog::open(data_dir).map_err(|source| StartError::Catalog {
         path: data_dir.join("catalog.redb"),
@@ -315,19 +333,33 @@ fn open_catalog(
     })?;
     let catalog = Arc::new(catalog);
     let backend = Arc::new(WasmBackend::new(wasm).map_err(StartError::Wasm)?);
+    let kernels_dir = data_dir.join("kernels");
+    let kernels = NodeKernels::open(Arc::clone(&catalog), kernels_dir.clone(), compiler).map_err(
+        |source| StartError::Kernels {
+            path: kernels_dir,
+            source,
+        },
+    )?;
+    let kernels = Arc::new(kernels);
     let functions_dir = data_dir.join("functions");
     let functions = FunctionRegistry::open(
         Arc::clone(&catalog),
         functions_dir.clone(),
         Arc::clone(&backend),
-        Arc::new(quarry_interceptor::functions::BuiltinKernels),
+        Arc::clone(&kernels) as Arc<dyn KernelLookup>,
     )
     .map_err(|source| StartError::Functions {
         path: functions_dir,
         source,
     })?;
     let triggers = TriggerSet::open(Arc::clone(&catalog)).map_err(StartError::Triggers)?;
-    Ok((catalog, backend, Arc::new(functions), Arc::new(triggers)))
+    Ok(CatalogParts {
+        catalog,
+        wasm: backend,
+        kernels,
+        functions: Arc::new(functions),
+        triggers: Arc::new(triggers),
+    })
 }
 
 async fn bind(

@@ -9,7 +9,8 @@
 //! - `GET /v1/buckets`: `[{"name", "created_unix"}]`.
 //! - `PUT|GET|DELETE /v1/functions/{name}`, `GET /v1/functions`: deployed functions (the
 //!   body of a `PUT` is the package, at most [`MAX_PACKAGE_BYTES`]).
-//! - `GET /v1/kernels`: the built-in and registered kernels.
+//! - `GET /v1/kernels`, `GET|PUT|DELETE /v1/kernels/{name}`: the built-in and registered
+//!   kernels; a `PUT` registers an OpenCL kernel (the body is its source or binary).
 //! - `POST /v1/triggers`, `GET /v1/triggers`, `DELETE /v1/triggers/{id}`.
 //! - `GET /v1/events`, `POST /v1/events/{id}/retry`: the async event queue and dead letters.
 //!
@@ -36,6 +37,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use prometheus::{Encoder, Registry, TextEncoder};
 use quarry_interceptor::ObjectStore;
+use quarry_interceptor::functions::NodeKernels;
 use quarry_interceptor::hooks::Hooks;
 
 use crate::config::Secret;
@@ -62,6 +64,8 @@ struct AdminState {
     started: tokio::time::Instant,
     /// Functions, triggers and events (the same ones the S3 front end runs).
     hooks: Arc<Hooks>,
+    /// The node's kernels, for registering and removing user kernels.
+    kernels: Arc<NodeKernels>,
     /// Held while a function is deleted or a trigger added, so that a trigger can never come
     /// to name a function deleted at the same moment.
     catalog_edit: tokio::sync::Mutex<()>,
@@ -91,6 +95,7 @@ impl AdminService {
         token: Secret,
         info: NodeInfo,
         hooks: Arc<Hooks>,
+        kernels: Arc<NodeKernels>,
     ) -> Self {
         let started = tokio::time::Instant::now();
         Self {
@@ -101,6 +106,7 @@ impl AdminService {
                 info,
                 started,
                 hooks,
+                kernels,
                 catalog_edit: tokio::sync::Mutex::new(()),
             }),
         }
@@ -141,6 +147,9 @@ impl AdminService {
             (&Method::GET, ["functions", name]) => functions::show(&state, name),
             (&Method::DELETE, ["functions", name]) => functions::remove(&state, name).await,
             (&Method::GET, ["kernels"]) => kernels::list(&state),
+            (&Method::GET, ["kernels", name]) => kernels::show(&state, name),
+            (&Method::PUT, ["kernels", name]) => kernels::register(&state, name, req).await,
+            (&Method::DELETE, ["kernels", name]) => kernels::remove(&state, name).await,
             (&Method::GET, ["triggers"]) => triggers::list(&state),
             (&Method::POST, ["triggers"]) => triggers::add(&state, req).await,
             (&Method::DELETE, ["triggers", id]) => triggers::remove(&state, id).await,

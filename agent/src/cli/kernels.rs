@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `quarry kernel ls`, over the admin API (`/v1/kernels`).
+//! `quarry kernel ls|show|register|rm`, over the admin API (`/v1/kernels`).
 
-use quarry_interceptor::functions::KernelListing;
+use std::path::Path;
+
+use bytesize::ByteSize;
+use quarry_interceptor::functions::user_kernels::MAX_KERNEL_BYTES;
+use quarry_interceptor::functions::{KernelListing, UserKernelRecord};
+use reqwest::Method;
 
 use super::admin::AdminClient;
 use super::s3::print_stdout;
@@ -19,7 +24,68 @@ pub(crate) async fn run(admin: &AdminClient, command: &KernelCommand) -> Result<
             }
             Ok(())
         }
+        KernelCommand::Show { name } => {
+            print_stdout(&admin.get_text(&format!("/v1/kernels/{name}")).await?);
+            Ok(())
+        }
+        KernelCommand::Register {
+            name,
+            file,
+            shape,
+            framing,
+            summary,
+            binary_for,
+        } => {
+            let code = read_code(file).await?;
+            let mut query = vec![
+                ("shape", shape.clone()),
+                ("framing", framing.clone()),
+                ("summary", summary.clone()),
+            ];
+            if let Some(device) = binary_for {
+                query.push(("binary_for", device.clone()));
+            }
+            let body = admin
+                .send(Method::PUT, &format!("/v1/kernels/{name}"), |r| {
+                    r.query(&query).body(code)
+                })
+                .await?;
+            let record: UserKernelRecord = super::admin::decode(&body)?;
+            print_stdout(&format!(
+                "registered kernel {} ({}, framing {}, {}, sha256 {})\n",
+                record.name,
+                record.shape,
+                record.framing,
+                ByteSize::b(record.size),
+                &record.sha256[..12.min(record.sha256.len())]
+            ));
+            Ok(())
+        }
+        KernelCommand::Rm { name } => {
+            admin
+                .send(Method::DELETE, &format!("/v1/kernels/{name}"), |r| r)
+                .await?;
+            print_stdout(&format!("removed kernel {name}\n"));
+            Ok(())
+        }
     }
+}
+
+async fn read_code(file: &Path) -> Result<Vec<u8>, CliError> {
+    let bytes = tokio::fs::read(file).await.map_err(|source| CliError::Io {
+        op: "read",
+        path: file.to_owned(),
+        source,
+    })?;
+    if bytes.len() > MAX_KERNEL_BYTES {
+        return Err(CliError::Usage(format!(
+            "{} is {}; a kernel may be at most {}",
+            file.display(),
+            ByteSize::b(bytes.len() as u64),
+            ByteSize::b(MAX_KERNEL_BYTES as u64)
+        )));
+    }
+    Ok(bytes)
 }
 
 fn kernel_table(kernels: &[KernelListing]) -> String {

@@ -232,6 +232,37 @@ pub enum KernelCommand {
         #[arg(long)]
         params: bool,
     },
+    /// Register FILE (OpenCL C source, or a prebuilt binary with --binary-for) as kernel NAME,
+    /// built on every OpenCL device of the node; a build error prints the compiler's log.
+    /// See docs/opencl.md for the kernel ABI.
+    Register {
+        /// Kernel name: lowercase letters, digits, '-' and '_'.
+        name: String,
+        /// The OpenCL C source (or binary).
+        file: PathBuf,
+        /// filter, map (entries quarry_count and quarry_emit) or reduce (quarry_reduce).
+        #[arg(long)]
+        shape: String,
+        /// How the input is cut into records: bytes, lines, csv or records:N.
+        #[arg(long, default_value = "lines")]
+        framing: String,
+        /// One line saying what it computes.
+        #[arg(long, default_value = "")]
+        summary: String,
+        /// FILE is a prebuilt binary for this device (as `quarry devices` names it).
+        #[arg(long)]
+        binary_for: Option<String>,
+    },
+    /// Show one kernel: its listing and, for a registered one, its registration.
+    Show {
+        /// The kernel.
+        name: String,
+    },
+    /// Remove a registered kernel (refused while functions or triggers use it).
+    Rm {
+        /// The kernel.
+        name: String,
+    },
 }
 
 /// `quarry fn ...`.

@@ -336,7 +336,11 @@ impl NodeKernels {
 
     /// Removes the registered kernel `name` unless `users` (functions and triggers that use
     /// it, described) is non-empty.
-    pub fn remove(&self, name: &str, users: &[String]) -> Result<UserKernelRecord, UserKernelError> {
+    pub fn remove(
+        &self,
+        name: &str,
+        users: &[String],
+    ) -> Result<UserKernelRecord, UserKernelError> {
         if quarry_kernels::find(name).is_some() {
             return Err(UserKernelError::Builtin {
                 name: name.to_owned(),
@@ -560,7 +564,11 @@ mod tests {
         let reopened = open(dir.path(), Arc::clone(&compiler));
         assert_eq!(reopened.records(), vec![record]);
         assert!(reopened.kernel("marker").is_some());
-        assert_eq!(compiler.builds.load(Ordering::SeqCst), 2, "rebuilt at start");
+        assert_eq!(
+            compiler.builds.load(Ordering::SeqCst),
+            2,
+            "rebuilt at start"
+        );
     }
 
     #[test]
