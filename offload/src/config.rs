@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 pub struct OffloadConfig {
     /// The WebAssembly worker pool.
     pub wasm: WasmConfig,
+    /// The OpenCL devices.
+    pub opencl: OpenClConfig,
 }
 
 /// The WebAssembly worker pool: how many instances may run at once and the ceilings that every
@@ -66,5 +68,84 @@ impl WasmConfig {
             ));
         }
         out
+    }
+}
+
+/// The OpenCL devices (`[functions.opencl]`): whether to use them, where built program
+/// binaries are cached, and how jobs are cut and queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenClConfig {
+    /// Whether to look for OpenCL devices at start (the library is loaded at run time; a node
+    /// without one runs everything else).
+    pub enabled: bool,
+    /// Where built program binaries are cached across restarts; none: build at every start.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Bytes per device chunk (one upload and one launch); devices like big chunks.
+    pub chunk_size: ByteSize,
+    /// Chunks on a device at once per job (2 is double buffering: the upload of one chunk
+    /// overlaps the compute of the one before).
+    pub in_flight: usize,
+    /// The longest record (line, CSV row) a job accepts.
+    pub max_record: ByteSize,
+    /// Jobs that may run at once on each device.
+    pub slots: usize,
+    /// How long a job waits for a free slot before the request is answered `503 SlowDown`.
+    #[serde(with = "humantime_serde")]
+    pub queue_timeout: Duration,
+}
+
+impl Default for OpenClConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cache_dir: None,
+            chunk_size: ByteSize::mib(8),
+            in_flight: 2,
+            max_record: ByteSize::mib(16),
+            slots: 4,
+            queue_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl OpenClConfig {
+    /// Problems with the values, each naming the key, for `quarryd --check-config`.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.chunk_size < ByteSize::kib(4) || self.chunk_size > ByteSize::gib(1) {
+            out.push(format!(
+                "functions.opencl.chunk_size = {} must be between 4KiB and 1GiB",
+                self.chunk_size
+            ));
+        }
+        if self.in_flight == 0 || self.in_flight > 16 {
+            out.push(format!(
+                "functions.opencl.in_flight = {} must be between 1 and 16 (2 is double buffering)",
+                self.in_flight
+            ));
+        }
+        if self.max_record < ByteSize::b(1) || self.max_record > ByteSize::gib(1) {
+            out.push(format!(
+                "functions.opencl.max_record = {} must be between 1B and 1GiB",
+                self.max_record
+            ));
+        }
+        if self.slots == 0 || self.slots > 1024 {
+            out.push(format!(
+                "functions.opencl.slots = {} must be between 1 and 1024",
+                self.slots
+            ));
+        }
+        out
+    }
+
+    /// The executor settings these values give.
+    pub fn exec(&self) -> crate::backend::opencl::ExecConfig {
+        crate::backend::opencl::ExecConfig {
+            chunk_size: usize::try_from(self.chunk_size.as_u64()).unwrap_or(usize::MAX),
+            in_flight: self.in_flight.max(1),
+            max_record: usize::try_from(self.max_record.as_u64()).unwrap_or(usize::MAX),
+        }
     }
 }

@@ -16,12 +16,15 @@ pub mod config;
 pub mod function;
 pub mod pipeline;
 
+pub use self::backend::opencl::{
+    DeviceInfo, OpenClBackend, OpenClUnavailable, UserKernel, UserKernelError, UserKernelSpec,
+};
 pub use self::backend::wasm::{CompileError, WasmBackend};
 pub use self::backend::{
     Backend, BackendError, BackendId, ChunkStream, DeviceClass, FunctionFailure, Job, Load,
     OutputSink, RunReport, VariantKind,
 };
-pub use self::config::{OffloadConfig, WasmConfig};
+pub use self::config::{OffloadConfig, OpenClConfig, WasmConfig};
 pub use self::function::{
     BucketAccess, EffectState, Effects, Flow, FunctionLimits, FunctionSpec, HostError,
     InvocationContext, ObjectFacts, Permission, Variant,

@@ -8,4 +8,5 @@
 )]
 
 mod kernels_diff;
+mod opencl;
 mod wasm;

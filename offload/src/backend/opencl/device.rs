@@ -2,6 +2,7 @@
 //! One OpenCL device: its facts for listings, its context, its built programs and its
 //! execution lanes.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -92,6 +93,9 @@ pub struct ClDevice {
     context: Context,
     programs: ProgramCache,
     lanes: Mutex<Vec<Lane>>,
+    /// Kernels this device cannot run although they have an OpenCL variant: user kernels
+    /// given as a prebuilt binary for another device.
+    foreign: Mutex<HashSet<String>>,
 }
 
 impl fmt::Debug for ClDevice {
@@ -146,6 +150,7 @@ impl ClDevice {
             context,
             programs,
             lanes: Mutex::new(Vec::new()),
+            foreign: Mutex::new(HashSet::new()),
         })
     }
 
@@ -189,6 +194,26 @@ impl ClDevice {
         binary: &[u8],
     ) -> Result<Arc<BuiltProgram>, ClError> {
         self.programs.install_binary(self, source, binary)
+    }
+
+    /// Whether this device can run the OpenCL variant of the kernel `name` (every built-in
+    /// can; a user kernel given as a prebuilt binary runs only on the device it was built for).
+    pub fn can_run(&self, name: &str) -> bool {
+        !self
+            .foreign
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(name)
+    }
+
+    /// Marks whether the kernel `name` can run here (see [`ClDevice::can_run`]).
+    pub(crate) fn set_can_run(&self, name: &str, can: bool) {
+        let mut foreign = self.foreign.lock().unwrap_or_else(|p| p.into_inner());
+        if can {
+            foreign.remove(name);
+        } else {
+            foreign.insert(name.to_owned());
+        }
     }
 
     /// Up to `n` lanes: idle ones from the pool, new ones for the rest.

@@ -59,6 +59,26 @@ impl BuiltProgram {
         self.from_cache
     }
 
+    /// The names of its `__kernel` entry points.
+    pub fn kernel_names(&self) -> Result<Vec<String>, ClError> {
+        let names = self
+            .program
+            .get_kernel_names()
+            .during(|| format!("list the kernels of program {}", self.name))?;
+        Ok(names
+            .trim_end_matches('\0')
+            .split(';')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// Its device binary (what an offline compiler would give for this device).
+    pub fn binary(&self) -> Result<Vec<u8>, ClError> {
+        binary_of(&self.program)
+    }
+
     pub(crate) fn program(&self) -> &Program {
         &self.program
     }

@@ -28,7 +28,7 @@ use quarry_offload::backend::opencl::{
 
 // Kernel cases, one file per kernel (append yours).
 mod k1;
-mod probe;
+pub(crate) mod probe;
 
 /// The piece sizes every kernel is fed with; `0` stands for the whole input in one piece.
 pub(crate) const PIECES: &[usize] = &[0, 1, 7, 4095, 4097, 1 << 20];
@@ -155,7 +155,7 @@ fn cpu_reference(name: &str, bound: &dyn BoundKernel, input: &[u8]) -> Vec<u8> {
 /// The devices, loaded once per test binary; `None` (after one line on stderr) without OpenCL,
 /// or a panic when `QUARRY_REQUIRE_OPENCL=1`.
 #[expect(clippy::print_stderr, reason = "the one line saying what was skipped")]
-fn runtime() -> Option<&'static OpenClRuntime> {
+pub(crate) fn runtime() -> Option<&'static OpenClRuntime> {
     static RUNTIME: OnceLock<Result<OpenClRuntime, OpenClUnavailable>> = OnceLock::new();
     match RUNTIME.get_or_init(OpenClRuntime::load) {
         Ok(runtime) => Some(runtime),
