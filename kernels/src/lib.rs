@@ -24,6 +24,7 @@ pub mod decimal;
 pub mod device;
 pub mod framing;
 pub mod grep;
+pub mod jsonl_filter;
 pub mod predicate;
 pub mod registry;
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub fn builtin() -> &'static [&'static dyn Kernel] {
         &crate::crc32c::Crc32c,
         &crate::byte_histogram::ByteHistogram,
         &crate::csv_filter::CsvFilter,
+        &crate::jsonl_filter::JsonlFilter,
     ]
 }
 

@@ -148,3 +148,94 @@ proptest! {
         reductions(&input);
     }
 }
+
+/// JSON lines: objects with nested values, escapes, braces in strings, spacing, non-objects,
+/// malformed members and multi-byte UTF-8.
+fn json_lines(lines: usize, seed: u64) -> Vec<u8> {
+    const LINES: &[&str] = &[
+        r#"{"level":"error","msg":"disk full","code":507}"#,
+        r#"{"level":"info","msg":"level \"error\" cleared","code":200}"#,
+        r#"{"ctx":{"level":"error","tags":["a","}"]},"level":"warn"}"#,
+        r#"  {  "level" :  "error"  ,"n":-1.5e3 }  "#,
+        r#"{"msg":"é😀 {\"level\":\"error\"}","level":null}"#,
+        r#"["level","error"]"#,
+        r#"{"level" "error"}"#,
+        r#"{"level":"unterminated}"#,
+        "not json at all",
+        "",
+        "{\"level\":\"error\"}\r",
+        r#"{"a":[[[[{"level":"x"}]]]],"level":"error"}"#,
+    ];
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = Vec::new();
+    for _ in 0..lines {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let pick = usize::try_from(state % LINES.len() as u64).unwrap();
+        out.extend_from_slice(LINES[pick].as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Every `jsonl-filter` operator on `field` / `value`.
+fn jsonl_all_ops(field: &str, value: &str, input: &[u8]) {
+    for op in ["eq", "ne", "contains", "exists"] {
+        assert_same_on_every_device(
+            "jsonl-filter",
+            &[("field", field), ("op", op), ("value", value)],
+            input,
+        );
+    }
+}
+
+#[test]
+fn jsonl_filter_agrees_on_edge_cases() {
+    let mut inputs = vec![
+        Vec::new(),
+        b"{".to_vec(),
+        b"\n".to_vec(),
+        br#"{"level":"error"}"#.to_vec(),
+        json_lines(400, 1),
+    ];
+    let mut unterminated = json_lines(300, 2);
+    unterminated.extend_from_slice(br#"{"level":"error"}"#);
+    inputs.push(unterminated);
+    // One object line longer than the small device chunk, its field after the long part.
+    let mut long = br#"{"pad":""#.to_vec();
+    long.extend_from_slice(&[b'x'; 9000]);
+    long.extend_from_slice(b"\",\"level\":\"error\"}\n");
+    long.extend_from_slice(&json_lines(20, 3));
+    inputs.push(long);
+    for input in &inputs {
+        jsonl_all_ops("level", "error", input);
+    }
+    jsonl_all_ops("msg", "é😀", &json_lines(200, 4));
+    jsonl_all_ops(
+        "ctx",
+        r#"{"level":"error","tags":["a","}"]}"#,
+        &json_lines(200, 5),
+    );
+    jsonl_all_ops("n", "-1.5e3", &json_lines(200, 6));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    #[test]
+    fn jsonl_filter_agrees_on_any_lines(
+        lines in proptest::collection::vec(
+            prop_oneof![
+                r#"\{"[ab]{1,2}":("[ab{}\[\],é]{0,5}"|[0-9]{1,3}|\{"a":"[ab]"\}),"b":"[ab]"\}"#,
+                r#"[ {}\[\]":,ab\\]{0,30}"#,
+            ],
+            0..60,
+        ),
+        field in prop_oneof![Just("a"), Just("b"), Just("ab")],
+        value in prop_oneof![Just(""), Just("a"), Just("ab"), Just("1")],
+    ) {
+        let input = lines.join("\n").into_bytes();
+        jsonl_all_ops(field, value, &input);
+    }
+}
