@@ -3,7 +3,9 @@
 // contains.cl: a user OpenCL kernel (filter, framing lines) that keeps the lines holding the
 // byte sequence given as the parameter `needle`. See docs/opencl.md for the ABI.
 //
-//   shape: filter    framing: lines    params: needle (required)
+//   quarry kernel register contains examples/kernels/contains.cl --shape filter --framing lines
+//
+// quarry:param needle the bytes a line must hold (required)
 //
 // Work-item i owns the bytes [i * 4096, (i + 1) * 4096) of the chunk and handles every line
 // that starts there (a line may run past the block's end: the item reads on to its end).

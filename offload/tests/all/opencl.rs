@@ -249,13 +249,13 @@ async fn a_full_device_answers_overloaded_after_the_queue_timeout() {
 fn contains_spec(program: UserProgram) -> UserKernelSpec {
     UserKernelSpec {
         name: "contains".to_owned(),
-        summary: "lines holding a byte sequence".to_owned(),
+        summary: "user OpenCL filter kernel".to_owned(),
         shape: Shape::Filter,
         framing: Framing::Lines,
         params: vec![UserParam {
             name: "needle".to_owned(),
             default: None,
-            doc: "the bytes a line must hold".to_owned(),
+            doc: "the bytes a line must hold (required)".to_owned(),
         }],
         program,
         options: String::new(),
@@ -269,11 +269,21 @@ fn user_runtime() -> Option<&'static OpenClRuntime> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_user_filter_keeps_the_lines_holding_the_needle() {
     let Some(rt) = user_runtime() else { return };
-    let kernel = UserKernel::build(
-        rt,
-        contains_spec(UserProgram::Source(CONTAINS_CL.to_owned())),
+    // As a registration gives it: text fields, the parameter declared in the source.
+    let spec = UserKernelSpec::from_request(
+        "contains",
+        "",
+        "filter",
+        "lines",
+        CONTAINS_CL.as_bytes(),
+        None,
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        spec,
+        contains_spec(UserProgram::Source(CONTAINS_CL.to_owned()))
+    );
+    let kernel = UserKernel::build(rt, spec).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(kernel.devices().len(), rt.devices().len());
     assert!(!kernel.info().cpu && kernel.info().opencl);
     let kernel: Arc<dyn Kernel> = Arc::new(kernel);

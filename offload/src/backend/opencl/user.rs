@@ -99,6 +99,89 @@ pub struct UserKernelSpec {
     pub options: String,
 }
 
+impl UserKernelSpec {
+    /// A spec from a registration's text fields: `shape` and `framing` as authors write them
+    /// ([`parse_shape`], [`parse_framing`]); `code` is OpenCL C source, or with `binary_for`
+    /// a binary prebuilt for that device. Parameters are declared in the source by lines
+    /// `// quarry:param NAME[=DEFAULT] [description]` ([`declared_params`]); a binary takes
+    /// none.
+    pub fn from_request(
+        name: &str,
+        summary: &str,
+        shape: &str,
+        framing: &str,
+        code: &[u8],
+        binary_for: Option<&str>,
+    ) -> Result<Self, UserKernelError> {
+        let spec_error = |message: String| UserKernelError::Spec {
+            kernel: name.to_owned(),
+            message,
+        };
+        let shape = parse_shape(shape).map_err(spec_error)?;
+        let framing = parse_framing(framing).map_err(spec_error)?;
+        let (program, params) = match binary_for {
+            Some(device) => (
+                UserProgram::Binary {
+                    device: device.to_owned(),
+                    binary: code.to_vec(),
+                },
+                Vec::new(),
+            ),
+            None => {
+                let source = std::str::from_utf8(code).map_err(|e| {
+                    spec_error(format!(
+                        "the OpenCL C source is not UTF-8 ({e}); for a prebuilt binary name \
+                         its device (binary_for)"
+                    ))
+                })?;
+                let params = declared_params(source).map_err(spec_error)?;
+                (UserProgram::Source(source.to_owned()), params)
+            }
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            summary: if summary.trim().is_empty() {
+                format!("user OpenCL {} kernel", shape.as_str())
+            } else {
+                summary.to_owned()
+            },
+            shape,
+            framing,
+            params,
+            program,
+            options: String::new(),
+        })
+    }
+}
+
+/// The parameters a source declares, in order, by lines
+/// `// quarry:param NAME[=DEFAULT] [description]`.
+pub fn declared_params(source: &str) -> Result<Vec<UserParam>, String> {
+    let mut out = Vec::new();
+    for line in source.lines() {
+        let Some(rest) = line.trim().strip_prefix("// quarry:param") else {
+            continue;
+        };
+        let rest = rest.trim();
+        let (decl, doc) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let (name, default) = match decl.split_once('=') {
+            Some((n, d)) => (n, Some(d.to_owned())),
+            None => (decl, None),
+        };
+        if name.is_empty() {
+            return Err(format!(
+                "{line:?} declares no name; write `// quarry:param NAME[=DEFAULT] [description]`"
+            ));
+        }
+        out.push(UserParam {
+            name: name.to_owned(),
+            default,
+            doc: doc.trim().to_owned(),
+        });
+    }
+    Ok(out)
+}
+
 /// Why a user kernel could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UserKernelError {
@@ -492,6 +575,26 @@ mod tests {
     fn shapes_parse_and_stream_is_refused() {
         assert_eq!(parse_shape("reduce"), Ok(Shape::Reduce));
         assert!(parse_shape("stream").is_err());
+    }
+
+    #[test]
+    fn params_are_declared_in_source_comments() {
+        let source =
+            "// quarry:param needle the bytes\n  // quarry:param mode=lines what to emit\n";
+        let params = declared_params(source).expect("parses");
+        assert_eq!(params[0].name, "needle");
+        assert_eq!(params[0].default, None);
+        assert_eq!(params[0].doc, "the bytes");
+        assert_eq!(params[1].name, "mode");
+        assert_eq!(params[1].default.as_deref(), Some("lines"));
+        assert!(declared_params("// quarry:param\n").is_err());
+        let spec = UserKernelSpec::from_request("k", "", "filter", "csv", source.as_bytes(), None)
+            .expect("valid");
+        assert_eq!(spec.params.len(), 2);
+        assert_eq!(spec.framing, Framing::CsvRows);
+        let err = UserKernelSpec::from_request("k", "", "sort", "lines", b"", None)
+            .expect_err("bad shape");
+        assert!(err.to_string().contains("filter, map, reduce"), "{err}");
     }
 
     #[test]
