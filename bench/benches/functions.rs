@@ -158,6 +158,7 @@ fn job(function: &Arc<FunctionSpec>) -> Job {
         flow: Flow::Read,
         effects: Effects::new(),
         bucket: None,
+        policy: quarry_offload::Policy::Auto,
     }
 }
 

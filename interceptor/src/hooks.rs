@@ -246,6 +246,7 @@ impl Hooks {
                     flow,
                     effects: Arc::clone(&effects),
                     bucket: (!deployed.spec.permissions.is_empty()).then(|| Arc::clone(&bucket)),
+                    policy: quarry_offload::Policy::default(),
                 }
             })
             .collect();

@@ -6,6 +6,9 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
 
+pub use crate::backend::native::NativeConfig;
+pub use crate::scheduler::SchedulerConfig;
+
 /// Everything `quarry-offload` reads from the node's configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -14,6 +17,10 @@ pub struct OffloadConfig {
     pub wasm: WasmConfig,
     /// The OpenCL devices.
     pub opencl: OpenClConfig,
+    /// The native-kernel worker pool.
+    pub native: NativeConfig,
+    /// Placement across backends: calibration and the cost model's defaults.
+    pub scheduler: SchedulerConfig,
 }
 
 /// The WebAssembly worker pool: how many instances may run at once and the ceilings that every

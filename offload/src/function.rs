@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::backend::BackendId;
 use crate::backend::wasm::WasmModule;
 
 /// Per-function limits, enforced by the backend that runs it.
@@ -206,6 +207,8 @@ pub fn env_name(name: &str) -> String {
 #[derive(Debug, Default)]
 pub struct Effects {
     state: Mutex<EffectState>,
+    /// The backend the scheduler placed the job on, set before output starts.
+    backend: Mutex<Option<BackendId>>,
 }
 
 /// The collected effects; see [`Effects`].
@@ -238,6 +241,23 @@ impl Effects {
     /// A copy of the state.
     pub fn snapshot(&self) -> EffectState {
         self.lock().clone()
+    }
+
+    /// Records the backend a job was placed on (the `x-quarry-backend` header); set by the
+    /// scheduler before the job's output starts.
+    pub fn set_backend(&self, backend: BackendId) {
+        *self
+            .backend
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(backend);
+    }
+
+    /// The backend the job was placed on, once placed (in a chain, the stage placed last).
+    pub fn backend(&self) -> Option<BackendId> {
+        self.backend
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Sets a response header, replacing an earlier value of the same name.

@@ -15,17 +15,22 @@ pub mod backend;
 pub mod config;
 pub mod function;
 pub mod pipeline;
+pub mod scheduler;
 
 pub use self::backend::opencl::{
     DeviceInfo, OpenClBackend, OpenClUnavailable, UserKernel, UserKernelError, UserKernelSpec,
 };
+pub use self::backend::native::{NativeBackend, NativeConfig};
 pub use self::backend::wasm::{CompileError, WasmBackend};
 pub use self::backend::{
-    Backend, BackendError, BackendId, ChunkStream, DeviceClass, FunctionFailure, Job, Load,
-    OutputSink, RunReport, VariantKind,
+    Backend, BackendError, BackendId, ChunkStream, DeviceClass, FunctionFailure, Job, Link, Load,
+    OutputSink, RunReport, UnknownDeviceClass, VariantKind,
 };
 pub use self::config::{OffloadConfig, OpenClConfig, WasmConfig};
 pub use self::function::{
     BucketAccess, EffectState, Effects, Flow, FunctionLimits, FunctionSpec, HostError,
     InvocationContext, ObjectFacts, Permission, Variant,
+};
+pub use self::scheduler::{
+    Estimate, Placement, Policy, PolicyError, Scheduler, SchedulerConfig, SchedulerMetrics,
 };

@@ -7,11 +7,13 @@
 //! trait; the caller never asks which one it has. Dynamic dispatch happens once per job.
 
 pub mod opencl;
+pub mod native;
 pub mod wasm;
 
 use std::fmt;
 use std::io;
 use std::pin::Pin;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +23,7 @@ use futures::Stream;
 use tokio::sync::mpsc;
 
 use crate::function::{Effects, Flow, FunctionSpec, InvocationContext};
+use crate::scheduler::Policy;
 
 /// Input or output bytes of a job: chunks, or the error that ended the stream.
 ///
@@ -49,6 +52,69 @@ pub enum DeviceClass {
     Fpga,
     /// A computational storage drive.
     Csd,
+}
+
+impl DeviceClass {
+    /// Every class, in listing order.
+    pub const ALL: [Self; 4] = [Self::Cpu, Self::Gpu, Self::Fpga, Self::Csd];
+
+    /// Its name in policies, listings and metrics (`cpu`, `gpu`, `fpga`, `csd`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Gpu => "gpu",
+            Self::Fpga => "fpga",
+            Self::Csd => "csd",
+        }
+    }
+}
+
+impl fmt::Display for DeviceClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Text that names no device class.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown device class {given:?}: expected one of cpu, gpu, fpga, csd")]
+pub struct UnknownDeviceClass {
+    /// The text given.
+    pub given: String,
+}
+
+impl FromStr for DeviceClass {
+    type Err = UnknownDeviceClass;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let word = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(word))
+            .ok_or_else(|| UnknownDeviceClass {
+                given: s.to_owned(),
+            })
+    }
+}
+
+/// The path between host memory and a device: what moving bytes there and back costs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Link {
+    /// Sustained transfer rate in bytes per second (each direction).
+    pub bytes_per_sec: f64,
+    /// Fixed cost of one transfer.
+    pub latency: Duration,
+}
+
+impl Link {
+    /// The time to move `bytes` over the link once.
+    pub fn transfer_time(&self, bytes: u64) -> Duration {
+        if bytes == 0 {
+            return Duration::ZERO;
+        }
+        let rate = self.bytes_per_sec.max(1.0);
+        self.latency + Duration::from_secs_f64(bytes as f64 / rate)
+    }
 }
 
 /// How busy a backend is.
@@ -86,6 +152,9 @@ pub struct Job {
     pub effects: Arc<Effects>,
     /// Access to the trigger's bucket, for functions with the `read` or `write` permission.
     pub bucket: Option<Arc<dyn crate::function::BucketAccess>>,
+    /// Where the job may run (`x-quarry-backend-class`, function and trigger settings); read
+    /// by the [`Scheduler`](crate::scheduler::Scheduler), ignored by single backends.
+    pub policy: Policy,
 }
 
 impl fmt::Debug for dyn crate::function::BucketAccess {
@@ -225,6 +294,27 @@ pub enum BackendError {
         /// The backend.
         backend: String,
     },
+    /// The job's parameters do not fit the kernel (missing, unknown, malformed or unusable);
+    /// the caller's fault, answered `400 InvalidArgument`.
+    #[error("function {function}: {message}")]
+    BadParams {
+        /// `name@vN`.
+        function: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+    /// No backend holds a variant of the function that the job's policy allows.
+    #[error(
+        "no backend can run function {function} under policy {policy} (backends that hold a variant: {available}); change the policy or deploy a variant for that device class"
+    )]
+    NoBackend {
+        /// `name@vN`.
+        function: String,
+        /// The policy asked for.
+        policy: Policy,
+        /// The backends that hold a variant, as `id (class)`, or `none`.
+        available: String,
+    },
     /// The engine failed to set up the job (not the function's fault).
     #[error("backend {backend} could not start function {function}: {message}")]
     Setup {
@@ -242,6 +332,11 @@ impl BackendError {
     pub fn is_overload(&self) -> bool {
         matches!(self, Self::Overloaded { .. })
     }
+
+    /// Whether the caller's request was at fault (bad parameters, a policy nothing satisfies).
+    pub fn is_invalid_request(&self) -> bool {
+        matches!(self, Self::BadParams { .. } | Self::NoBackend { .. })
+    }
 }
 
 /// One execution engine. Real and simulated devices implement the same trait.
@@ -255,6 +350,11 @@ pub trait Backend: Send + Sync + 'static {
     fn variant_for(&self, function: &FunctionSpec) -> Option<VariantKind>;
     /// How busy it is now.
     fn load(&self) -> Load;
+    /// The link input and results cross to reach the device; `None` for a backend that works
+    /// on host memory in place (the CPU backends).
+    fn link(&self) -> Option<Link> {
+        None
+    }
     /// Runs `job` over `input`, writing output into `out` as it is produced. Output ends when
     /// this returns (the sink is dropped); on failure after output began, the caller ends the
     /// stream with an error item.

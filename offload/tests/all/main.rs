@@ -9,4 +9,6 @@
 
 mod kernels_diff;
 mod opencl;
+mod native;
+mod scheduler;
 mod wasm;

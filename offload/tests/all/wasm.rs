@@ -89,6 +89,7 @@ fn job(function: Arc<FunctionSpec>, flow: Flow) -> Job {
         flow,
         effects: Effects::new(),
         bucket: None,
+        policy: quarry_offload::Policy::Auto,
     }
 }
 

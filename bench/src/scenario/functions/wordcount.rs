@@ -229,6 +229,7 @@ async fn run_job(
         flow: Flow::Read,
         effects: Effects::new(),
         bucket: None,
+        policy: quarry_offload::Policy::Auto,
     };
     let input: ChunkStream = {
         let chunks = Arc::clone(chunks);
