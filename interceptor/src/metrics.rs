@@ -220,6 +220,9 @@ impl FunctionMetrics {
                 function, backend, ..
             } => (function.as_str(), backend.as_str(), "failed"),
             BackendError::Rejected { function, .. } => (function.as_str(), "-", "rejected"),
+            BackendError::BadParams { function, .. } | BackendError::NoBackend { function, .. } => {
+                (function.as_str(), "-", "invalid")
+            }
             BackendError::Overloaded { backend, .. } => ("-", backend.as_str(), "overloaded"),
             BackendError::Unsupported {
                 function, backend, ..

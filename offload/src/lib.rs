@@ -32,5 +32,6 @@ pub use self::function::{
     InvocationContext, ObjectFacts, Permission, Variant,
 };
 pub use self::scheduler::{
-    Estimate, Placement, Policy, PolicyError, Scheduler, SchedulerConfig, SchedulerMetrics,
+    CalibrationReport, DeviceRow, Estimate, Placement, Policy, PolicyError, Rate, Scheduler,
+    SchedulerConfig, SchedulerMetrics,
 };

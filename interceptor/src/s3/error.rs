@@ -130,6 +130,9 @@ pub fn function_error(err: &quarry_offload::BackendError) -> S3Error {
             e.set_status_code(http::StatusCode::INTERNAL_SERVER_ERROR);
             e
         }
+        BackendError::BadParams { .. } | BackendError::NoBackend { .. } => {
+            S3Error::with_message(S3ErrorCode::InvalidArgument, err.to_string())
+        }
         BackendError::Unsupported { .. } | BackendError::Setup { .. } => {
             error!(error = %err, "function could not start");
             S3Error::with_message(S3ErrorCode::InternalError, err.to_string())

@@ -6,8 +6,8 @@
 //! output into an [`OutputSink`] as it is produced. Real and simulated devices implement the same
 //! trait; the caller never asks which one it has. Dynamic dispatch happens once per job.
 
-pub mod opencl;
 pub mod native;
+pub mod opencl;
 pub mod wasm;
 
 use std::fmt;

@@ -40,7 +40,7 @@ const REVERSE_PARAMS: &[ParamSpec] = &[
 pub(crate) struct ReverseLines(KernelInfo);
 
 impl ReverseLines {
-    pub(crate) fn new() -> Arc<dyn Kernel> {
+    pub(crate) fn kernel() -> Arc<dyn Kernel> {
         Arc::new(Self(KernelInfo {
             name: Cow::Borrowed("reverse-lines"),
             summary: Cow::Borrowed("reverses every line"),
@@ -134,7 +134,7 @@ const COUNT_PARAMS: &[ParamSpec] = &[ParamSpec {
 pub(crate) struct CountLines(KernelInfo);
 
 impl CountLines {
-    pub(crate) fn new() -> Arc<dyn Kernel> {
+    pub(crate) fn kernel() -> Arc<dyn Kernel> {
         Arc::new(Self(KernelInfo {
             name: Cow::Borrowed("count-lines"),
             summary: Cow::Borrowed("counts lines holding a needle"),
@@ -280,7 +280,7 @@ fn text(lines: usize) -> Vec<u8> {
 #[tokio::test]
 async fn output_does_not_depend_on_how_the_input_is_cut() {
     let backend = native(2, 8, Duration::from_secs(5));
-    let function = kernel_function(ReverseLines::new());
+    let function = kernel_function(ReverseLines::kernel());
     let mut input = text(2_000);
     input.extend_from_slice(b"a last line without newline");
     let expected = reverse_lines(&input, b"!");
@@ -298,7 +298,7 @@ async fn output_does_not_depend_on_how_the_input_is_cut() {
 #[tokio::test]
 async fn a_reduce_writes_its_result_at_the_end() {
     let backend = native(1, 8, Duration::from_secs(5));
-    let function = kernel_function(CountLines::new());
+    let function = kernel_function(CountLines::kernel());
     let input = text(700);
     let (result, out) = run_all(
         &backend,
@@ -310,18 +310,25 @@ async fn a_reduce_writes_its_result_at_the_end() {
     assert_eq!(out, b"100\n");
 }
 
+/// A kernel, params that do not fit it, and what the error must say.
+type BadParamCase = (
+    Arc<dyn Kernel>,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[tokio::test]
 async fn bad_params_are_refused_naming_the_parameter() {
     let backend = native(1, 8, Duration::from_secs(5));
-    let cases: [(Arc<dyn Kernel>, &[(&str, &str)], &str); 4] = [
-        (ReverseLines::new(), &[("sufix", "x")], "parameter sufix"),
+    let cases: [BadParamCase; 4] = [
+        (ReverseLines::kernel(), &[("sufix", "x")], "parameter sufix"),
         (
-            ReverseLines::new(),
+            ReverseLines::kernel(),
             &[("panic", "maybe")],
             "not true or false",
         ),
-        (CountLines::new(), &[], "parameter needle: is required"),
-        (CountLines::new(), &[("needle", "")], "must not be empty"),
+        (CountLines::kernel(), &[], "parameter needle: is required"),
+        (CountLines::kernel(), &[("needle", "")], "must not be empty"),
     ];
     for (kernel, params, want) in cases {
         let (result, out) = run_all(
@@ -344,7 +351,7 @@ async fn bad_params_are_refused_naming_the_parameter() {
 #[tokio::test]
 async fn a_full_pool_answers_overloaded_and_the_queue_is_bounded() {
     let backend = Arc::new(native(1, 1, Duration::from_millis(100)));
-    let function = kernel_function(ReverseLines::new());
+    let function = kernel_function(ReverseLines::kernel());
     // Holds the only worker: its input never ends.
     let (hold_sink, _hold_rx) = OutputSink::channel(1);
     let holder = {
@@ -388,7 +395,7 @@ async fn a_full_pool_answers_overloaded_and_the_queue_is_bounded() {
 #[tokio::test]
 async fn dropping_the_reader_stops_the_job() {
     let backend = native(1, 8, Duration::from_secs(5));
-    let function = kernel_function(ReverseLines::new());
+    let function = kernel_function(ReverseLines::kernel());
     // Endless input: the job ends only because its reader goes away.
     let line = Bytes::from_static(b"an endless stream of lines\n");
     let input: ChunkStream = Box::pin(futures::stream::repeat_with(move || Ok(line.clone())));
@@ -414,7 +421,7 @@ async fn dropping_the_reader_stops_the_job() {
     // The worker is free again.
     let (again, out) = run_all(
         &backend,
-        job(kernel_function(ReverseLines::new()), &[]),
+        job(kernel_function(ReverseLines::kernel()), &[]),
         pieces(b"ab\n", 3),
     )
     .await;
@@ -425,7 +432,7 @@ async fn dropping_the_reader_stops_the_job() {
 #[tokio::test]
 async fn a_panicking_kernel_fails_its_job_only() {
     let backend = native(1, 8, Duration::from_secs(5));
-    let function = kernel_function(ReverseLines::new());
+    let function = kernel_function(ReverseLines::kernel());
     let (result, _) = run_all(
         &backend,
         job(Arc::clone(&function), &[("panic", "true")]),
@@ -451,7 +458,7 @@ async fn a_failed_input_fails_the_job_as_an_input_error() {
     ]));
     let (result, _) = run_all(
         &backend,
-        job(kernel_function(ReverseLines::new()), &[]),
+        job(kernel_function(ReverseLines::kernel()), &[]),
         input,
     )
     .await;
@@ -471,7 +478,7 @@ async fn a_failed_input_fails_the_job_as_an_input_error() {
 #[test]
 fn it_runs_only_kernels_with_a_cpu_variant() {
     let backend = native(1, 1, Duration::from_secs(1));
-    let function = kernel_function(ReverseLines::new());
+    let function = kernel_function(ReverseLines::kernel());
     assert_eq!(backend.variant_for(&function), Some(VariantKind::Native));
     let none = FunctionSpec {
         variants: Vec::new(),
