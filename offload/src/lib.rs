@@ -17,10 +17,10 @@ pub mod function;
 pub mod pipeline;
 pub mod scheduler;
 
+pub use self::backend::native::{NativeBackend, NativeConfig};
 pub use self::backend::opencl::{
     DeviceInfo, OpenClBackend, OpenClUnavailable, UserKernel, UserKernelError, UserKernelSpec,
 };
-pub use self::backend::native::{NativeBackend, NativeConfig};
 pub use self::backend::wasm::{CompileError, WasmBackend};
 pub use self::backend::{
     Backend, BackendError, BackendId, ChunkStream, DeviceClass, FunctionFailure, Job, Link, Load,

@@ -8,7 +8,7 @@
 )]
 
 mod kernels_diff;
-mod opencl;
 mod native;
+mod opencl;
 mod scheduler;
 mod wasm;

@@ -67,6 +67,7 @@ fn job(function: Arc<FunctionSpec>, params: &[(&str, &str)]) -> Job {
         flow: Flow::Read,
         effects: Effects::new(),
         bucket: None,
+        policy: quarry_offload::Policy::Auto,
     }
 }
 
