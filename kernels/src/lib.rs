@@ -19,6 +19,7 @@ pub mod byte_histogram;
 pub mod contract;
 pub mod crc32c;
 pub mod csv;
+pub mod csv_agg;
 pub mod csv_filter;
 pub mod decimal;
 pub mod device;
@@ -26,6 +27,7 @@ pub mod framing;
 pub mod grep;
 pub mod jsonl_filter;
 pub mod predicate;
+pub mod reed_solomon;
 pub mod registry;
 #[cfg(test)]
 mod test_utils;

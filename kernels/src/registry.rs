@@ -11,6 +11,8 @@ pub fn builtin() -> &'static [&'static dyn Kernel] {
         &crate::byte_histogram::ByteHistogram,
         &crate::csv_filter::CsvFilter,
         &crate::jsonl_filter::JsonlFilter,
+        &crate::csv_agg::CsvAgg,
+        &crate::reed_solomon::ReedSolomonParity,
     ]
 }
 

@@ -28,6 +28,7 @@ use quarry_offload::backend::opencl::{
 
 // Kernel cases, one file per kernel (append yours).
 mod k1;
+mod k2;
 pub(crate) mod probe;
 
 /// The piece sizes every kernel is fed with; `0` stands for the whole input in one piece.
