@@ -6,6 +6,8 @@
 //!     --ceph-default-env /tmp/ceph-default/env --out bench/reports/s3-foundation.json
 //! cargo run --release -p quarry-bench --bin scenario -- functions \
 //!     --out bench/reports/functions.json
+//! cargo run --release -p quarry-bench --bin scenario -- kernels --size 256MiB \
+//!     --out bench/reports/kernels.json
 //! ```
 //!
 //! (How to start the two Ceph peers, and what `functions` needs built: the crate docs.)
@@ -19,7 +21,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
-use quarry_bench::scenario::{self, Cli, functions, table};
+use quarry_bench::scenario::{self, Cli, functions, kernels, table};
 use serde::Serialize;
 
 #[tokio::main]
@@ -36,6 +38,12 @@ async fn main() -> Result<ExitCode> {
             let report = scenario::run_functions(&options).await?;
             write_report(&options.out, &report)?;
             functions::write_table(&report, &mut stdout)?;
+            (options.out, report.summary.failed_targets)
+        }
+        Cli::Kernels(options) => {
+            let report = scenario::run_kernels(&options).await?;
+            write_report(&options.out, &report)?;
+            kernels::write_table(&report, &mut stdout)?;
             (options.out, report.summary.failed_targets)
         }
     };

@@ -4,7 +4,8 @@
 //! GETs of quarryd and plain files run twice: warm (page cache) and cold (the files evicted
 //! from the page cache before every op, so the read comes from the disk). Scenario
 //! [`functions`]: the latency an identity trigger adds to a small GET, and wordcount in
-//! WebAssembly against native Rust.
+//! WebAssembly against native Rust. Scenario [`kernels`]: the built-in kernels on one CPU core
+//! and on every OpenCL device, with each device's host-to-device bandwidth.
 //!
 //! Invariants of an `s3` run:
 //! - every target asked for appears in the report as ran, skipped (with the reason and the
@@ -17,6 +18,7 @@
 
 pub mod ceph;
 pub mod functions;
+pub mod kernels;
 pub mod load;
 pub mod loopback;
 pub mod machine;
@@ -31,7 +33,10 @@ pub mod table;
 pub mod target;
 
 pub use self::functions::{FunctionsReport, run_functions};
-pub use self::options::{Cli, FunctionsOptions, FunctionsPart, S3Options, TargetKind};
+pub use self::kernels::{KernelsReport, run_kernels};
+pub use self::options::{
+    Cli, FunctionsOptions, FunctionsPart, KernelsOptions, S3Options, TargetKind,
+};
 pub use self::report::Report;
 
 use std::path::Path;

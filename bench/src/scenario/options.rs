@@ -25,6 +25,9 @@ pub enum Cli {
     /// GET without one (quarryd), and wordcount in WebAssembly against native Rust over 1 GiB
     /// in memory.
     Functions(FunctionsOptions),
+    /// Built-in kernels: GB/s on one CPU core and on every OpenCL device, host-to-device
+    /// bandwidth per device and the pipelined device path against it.
+    Kernels(KernelsOptions),
 }
 
 /// One system the `s3` scenario measures.
@@ -224,6 +227,35 @@ pub struct FunctionsOptions {
     /// Keep the per-run work subdirectory (quarryd's data and log).
     #[arg(long)]
     pub keep_work: bool,
+}
+
+/// Options of the `kernels` scenario.
+#[derive(Debug, Clone, Args)]
+pub struct KernelsOptions {
+    /// Input bytes per kernel (generated from a fixed seed, held in memory); use a small size
+    /// such as 64MiB for a quick smoke run.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub size: u64,
+
+    /// Size of the pieces the input is fed in (as the store hands out buffers).
+    #[arg(long, default_value = "8MiB", value_parser = parse_size)]
+    pub piece_size: u64,
+
+    /// Bytes per device chunk.
+    #[arg(long, default_value = "8MiB", value_parser = parse_size)]
+    pub chunk_size: u64,
+
+    /// Chunks in flight per device (2: double buffering).
+    #[arg(long, default_value_t = 2)]
+    pub in_flight: usize,
+
+    /// Timed runs per figure (after one untimed run); the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+
+    /// Where the JSON report is written.
+    #[arg(long, default_value = "target/scenario/kernels-report.json")]
+    pub out: PathBuf,
 }
 
 /// Parses `4KiB`, `1MiB`, `64M`, `4096`: binary units, optional `B`/`iB` suffix.

@@ -216,6 +216,12 @@ impl ClDevice {
         }
     }
 
+    /// Writes `data` to the device `times` times and waits: the executor's host-to-device
+    /// path, for measuring its bandwidth (the `kernels` bench scenario).
+    pub fn upload_repeatedly(&self, data: &[u8], times: usize) -> Result<(), ClError> {
+        super::ffi::upload_repeatedly(self, data, times)
+    }
+
     /// Up to `n` lanes: idle ones from the pool, new ones for the rest.
     pub(crate) fn take_lanes(&self, n: usize) -> Result<Vec<Lane>, ClError> {
         let mut out = {

@@ -432,3 +432,29 @@ fn exclusive_prefix(values: &[u32], what: &str) -> Result<(Vec<u32>, usize), ClE
     }
     Ok((out, total))
 }
+
+/// Writes `data` into one device buffer `times` times through a fresh queue and waits for the
+/// writes: the executor's host-to-device path (pageable host memory, non-blocking writes on
+/// an in-order queue), for measuring its bandwidth.
+pub(crate) fn upload_repeatedly(
+    device: &ClDevice,
+    data: &[u8],
+    times: usize,
+) -> Result<(), ClError> {
+    if data.is_empty() || times == 0 {
+        return Ok(());
+    }
+    let queue = CommandQueue::create_default(device.context(), 0)
+        .during(|| format!("create a command queue on {}", device.info().name))?;
+    let mut buffer = Grow::<u8>::new(CL_MEM_READ_ONLY);
+    let buf = buffer.at_least(device, data.len())?;
+    let _finish = FinishOnDrop(queue.get());
+    for _ in 0..times {
+        // SAFETY: the write is non-blocking; `data` stays borrowed for this whole call and
+        // `_finish` waits for every write before the call returns (and before `buffer` and
+        // `queue`, declared earlier, are dropped); the buffer holds at least `data.len()` bytes.
+        unsafe { queue.enqueue_write_buffer(buf, CL_NON_BLOCKING, 0, data, &[]) }
+            .during(|| format!("upload {} bytes", data.len()))?;
+    }
+    Ok(())
+}
