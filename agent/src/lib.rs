@@ -35,6 +35,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod devices;
 pub mod server;
 pub mod systemd;
 pub mod telemetry;

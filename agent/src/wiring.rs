@@ -29,6 +29,7 @@ use tracing::{info, warn};
 use crate::admin::{AdminService, NodeInfo};
 use crate::config::{ConfigError, EnvSource, QuarryConfig, validate};
 use crate::credentials::{self, CredentialsError, RootCredentials};
+use crate::devices;
 use crate::server::{self, HttpSettings};
 use crate::systemd;
 
@@ -184,9 +185,14 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
     let store: Arc<dyn ObjectStore> = Arc::new(store);
 
     info!("Initializing functions, triggers and the event queue");
-    let compiler: Arc<dyn KernelCompiler> = Arc::new(quarry_interceptor::functions::NoCompiler {
-        reason: "no OpenCL runtime is loaded".to_owned(),
-    });
+    let opencl = {
+        let config = cfg.functions.opencl.clone();
+        let data_dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || devices::discover(&config, &data_dir))
+            .await
+            .map_err(StartError::Join)?
+    };
+    let compiler = Arc::clone(&opencl.compiler);
     let parts = {
         let data_dir = data_dir.clone();
         let wasm = cfg.functions.wasm.clone();
