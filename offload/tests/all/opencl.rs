@@ -157,6 +157,7 @@ async fn bad_params_are_refused_naming_the_parameter() {
         let err = run(&backend, job(Arc::clone(&f), &[]), input(b"x\n", 1))
             .await
             .expect_err("needle is required");
+        assert!(err.is_invalid_request(), "{err}");
         assert!(err.to_string().contains("needle"), "{err}");
         let err = run(
             &backend,

@@ -61,9 +61,8 @@ pub(super) async fn run(
             backend: backend_name.clone(),
         });
     };
-    let bad_params = |e: quarry_kernels::KernelError| BackendError::Setup {
+    let bad_params = |e: quarry_kernels::KernelError| BackendError::BadParams {
         function: label.clone(),
-        backend: backend_name.clone(),
         message: e.to_string(),
     };
     let params = Params::new(job.context.params.clone())

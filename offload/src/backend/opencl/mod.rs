@@ -25,7 +25,7 @@ pub mod program;
 pub mod runtime;
 pub mod user;
 
-pub use self::backend::OpenClBackend;
+pub use self::backend::{NOMINAL_DEVICE_LINK, OpenClBackend};
 pub use self::device::{ClDevice, DeviceInfo};
 pub use self::error::{ClError, OpenClUnavailable};
 pub use self::executor::{ExecConfig, ExecError, ExecStats, execute};
