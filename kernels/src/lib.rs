@@ -26,6 +26,7 @@ pub mod device;
 pub mod framing;
 pub mod grep;
 pub mod jsonl_filter;
+pub mod lz4;
 pub mod predicate;
 pub mod reed_solomon;
 pub mod registry;

@@ -13,6 +13,7 @@ pub fn builtin() -> &'static [&'static dyn Kernel] {
         &crate::jsonl_filter::JsonlFilter,
         &crate::csv_agg::CsvAgg,
         &crate::reed_solomon::ReedSolomonParity,
+        &crate::lz4::Lz4,
     ]
 }
 
