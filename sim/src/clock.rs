@@ -10,8 +10,9 @@ use std::collections::BinaryHeap;
 use std::fmt;
 use std::ops::{Add, AddAssign};
 
-/// A span of simulated time, in whole nanoseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A span of simulated time, in whole nanoseconds (serialized as the integer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(transparent)]
 pub struct SimDuration(u64);
 
 impl SimDuration {

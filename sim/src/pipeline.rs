@@ -15,8 +15,9 @@ use std::fmt;
 
 use crate::clock::SimDuration;
 
-/// A pipeline stage.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A pipeline stage (serialized as its [`Stage::as_str`] name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Stage {
     /// Reading NAND flash inside a drive.
     Flash,
@@ -52,8 +53,8 @@ impl fmt::Display for Stage {
     }
 }
 
-/// One stage's share of a job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One stage's share of a job (durations serialize as nanoseconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct StageTime {
     /// Which stage.
     pub stage: Stage,
@@ -74,8 +75,9 @@ impl StageTime {
     }
 }
 
-/// How long a job takes and why: its stages, the bottleneck and the overlap.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How long a job takes and why: its stages, the bottleneck and the overlap (serializable,
+/// durations as nanoseconds, for reports).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Timing {
     /// Each stage, in flow order.
     pub stages: Vec<StageTime>,
@@ -200,6 +202,20 @@ mod tests {
         assert_eq!(t.total, us(1_651 + 7));
         assert_eq!(again.total, us(1_651 + 3));
         assert_eq!(again.service_time(), us(1_651));
+    }
+
+    #[test]
+    fn stage_serializes_as_its_name() {
+        for stage in [
+            Stage::Flash,
+            Stage::DeviceMemory,
+            Stage::LinkToHost,
+            Stage::HostCompute,
+        ] {
+            let v =
+                toml::Value::try_from(std::collections::BTreeMap::from([("s", stage)])).unwrap();
+            assert_eq!(v["s"].as_str(), Some(stage.as_str()));
+        }
     }
 
     #[test]
