@@ -32,6 +32,7 @@ pub mod reed_solomon;
 pub mod registry;
 #[cfg(test)]
 mod test_utils;
+pub mod xxh3;
 
 pub use contract::{
     BoundKernel, CpuRun, Framing, Kernel, KernelError, KernelInfo, ParamSpec, ParamType, Params,

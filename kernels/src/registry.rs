@@ -14,6 +14,7 @@ pub fn builtin() -> &'static [&'static dyn Kernel] {
         &crate::csv_agg::CsvAgg,
         &crate::reed_solomon::ReedSolomonParity,
         &crate::lz4::Lz4,
+        &crate::xxh3::Xxh3,
     ]
 }
 

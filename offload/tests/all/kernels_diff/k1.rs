@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-//! CPU vs OpenCL for `grep` (lines and count, exact and ASCII case-insensitive), `crc32c` and
-//! `byte-histogram`: fixed edge cases (empty and one-byte objects, lines straddling chunk and
-//! block edges, a line longer than a device chunk, multi-byte UTF-8, a final unterminated
-//! line) and generated text.
+//! CPU vs OpenCL for `grep` (lines and count, exact and ASCII case-insensitive),
+//! `jsonl-filter`, `crc32c`, `byte-histogram` and `xxh3`: fixed edge cases (empty and
+//! one-byte objects, lines straddling chunk and block edges, a line longer than a device
+//! chunk, multi-byte UTF-8, a final unterminated line, JSON nesting and escapes) and
+//! generated text and bytes.
 
 use proptest::prelude::*;
 
@@ -55,10 +56,12 @@ fn grep_all_modes(pattern: &str, input: &[u8]) {
     }
 }
 
-/// The reductions, which take no parameters.
+/// The reductions (`xxh3` with the default seed and another).
 fn reductions(input: &[u8]) {
     assert_same_on_every_device("crc32c", &[], input);
     assert_same_on_every_device("byte-histogram", &[], input);
+    assert_same_on_every_device("xxh3", &[], input);
+    assert_same_on_every_device("xxh3", &[("seed", "18446744073709551557")], input);
 }
 
 /// Fixed inputs every kernel here must agree on.
@@ -107,8 +110,21 @@ fn reductions_agree_on_edge_cases() {
     for input in edge_inputs() {
         reductions(&input);
     }
-    // Sizes around the block edge and a multi-block input.
-    for len in [4095u32, 4096, 4097, 3 * 4096 + 5] {
+    // Sizes around the block edges (XXH3's 240-byte short inputs and 1024-byte blocks, the
+    // 4096-byte device blocks) and multi-block inputs.
+    for len in [
+        240u32,
+        241,
+        1023,
+        1024,
+        1025,
+        1088,
+        4095,
+        4096,
+        4097,
+        3 * 4096 + 5,
+        100_000,
+    ] {
         let input: Vec<u8> = (0..len)
             .map(|i| u8::try_from(i * 31 % 251).unwrap())
             .collect();
