@@ -90,6 +90,18 @@ const WORKLOADS: &[Workload] = &[
         corpus: Corpus::Jsonl,
     },
     Workload {
+        label: "csv-agg",
+        kernel: "csv-agg",
+        params: &[("column", "bytes"), ("fn", "all")],
+        corpus: Corpus::Csv,
+    },
+    Workload {
+        label: "reed-solomon",
+        kernel: "reed-solomon",
+        params: &[("data", "4"), ("parity", "2"), ("unit", "4096")],
+        corpus: Corpus::Text,
+    },
+    Workload {
         label: "xxh3",
         kernel: "xxh3",
         params: &[],
@@ -259,7 +271,19 @@ fn run_blocking(options: &KernelsOptions) -> Result<KernelsReport> {
     };
     let mut kernels = Vec::new();
     let mut inputs: Vec<(Corpus, Bytes)> = Vec::new();
-    for workload in WORKLOADS {
+    // Built-in kernels without a preset run with their defaults over text.
+    let others: Vec<Workload> = quarry_kernels::builtin()
+        .iter()
+        .map(|k| k.info().name.as_ref())
+        .filter(|name| !WORKLOADS.iter().any(|w| w.kernel == *name))
+        .map(|name| Workload {
+            label: name,
+            kernel: name,
+            params: &[],
+            corpus: Corpus::Text,
+        })
+        .collect();
+    for workload in WORKLOADS.iter().chain(&others) {
         let input = match inputs.iter().find(|(c, _)| *c == workload.corpus) {
             Some((_, bytes)) => bytes.clone(),
             None => {
