@@ -7,7 +7,7 @@
 //! on the CPU, and on a device a 128-bit sum kept in two 64-bit words per block, joined on the
 //! host. Column names resolve against the header (the first row of the job) when the first
 //! chunk arrives. Device: `CountEmit` with the quote-parity SCAN of `csv_common.cl`; every
-//! block emits one fixed-size partial ([`PARTIAL_BYTES`]), which the host adds up.
+//! block emits one fixed-size partial (`PARTIAL_BYTES`), which the host adds up.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;

@@ -6,7 +6,7 @@
 //! that any k of the k + m units of a stripe rebuild it. CPU: the `reed-solomon-erasure`
 //! crate (`galois_8`, the Backblaze/klauspost field and matrix). Device: the same coefficient
 //! matrix, read off the CPU codec at bind by encoding unit vectors, and GF(2^8) products by
-//! log/exp tables ([`gf`]); one work-item per 16 bytes of one parity unit.
+//! log/exp tables (`gf`); one work-item per 16 bytes of one parity unit.
 
 mod gf;
 
