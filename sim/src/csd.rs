@@ -78,6 +78,11 @@ impl Csd {
         self.chunk_bytes.min(self.memory.max_chunk_bytes())
     }
 
+    /// Commands the drive accepts outstanding at once.
+    pub fn queue_depth(&self) -> u32 {
+        self.queue_depth
+    }
+
     /// A fresh command queue for this drive (its engines, its depth).
     pub fn command_queue(&self) -> Result<CommandQueue, SimError> {
         CommandQueue::new(&self.name, self.compute.engines(), self.queue_depth)

@@ -57,6 +57,11 @@ impl Gpu {
         self.card.chunk_bytes()
     }
 
+    /// Commands the device accepts outstanding at once.
+    pub fn queue_depth(&self) -> u32 {
+        self.card.queue_depth
+    }
+
     /// A fresh command queue for this device (its engines, its depth).
     pub fn command_queue(&self) -> Result<CommandQueue, SimError> {
         self.card.command_queue(&self.name)

@@ -60,6 +60,16 @@ pub enum Device {
 }
 
 impl Device {
+    /// The name of the profile it was built from.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Csd(d) => d.name(),
+            Self::Fpga(d) => d.name(),
+            Self::Gpu(d) => d.name(),
+            Self::Host(d) => d.name(),
+        }
+    }
+
     /// The profile `kind` this device comes from: `csd`, `fpga`, `gpu` or `host`.
     pub fn kind_name(&self) -> &'static str {
         match self {

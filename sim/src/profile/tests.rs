@@ -11,6 +11,7 @@ fn every_builtin_profile_loads_under_its_own_name() {
         assert!(NAMES.contains(name), "{name} missing from NAMES");
         let profile = Profile::builtin(name).unwrap();
         assert_eq!(profile.name(), *name);
+        assert_eq!(profile.device().name(), *name);
         assert!(!profile.summary().is_empty());
     }
 }
