@@ -8,6 +8,7 @@
 //!     --out bench/reports/functions.json
 //! cargo run --release -p quarry-bench --bin scenario -- kernels --size 256MiB \
 //!     --out bench/reports/kernels.json
+//! cargo run --release -p quarry-bench --bin scenario -- io-path --out bench/reports/io_path.json
 //! ```
 //!
 //! (How to start the two Ceph peers, and what `functions` needs built: the crate docs.)
@@ -21,7 +22,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
-use quarry_bench::scenario::{self, Cli, functions, kernels, table};
+use quarry_bench::scenario::{self, Cli, functions, io_path, kernels, table};
 use serde::Serialize;
 
 #[tokio::main]
@@ -44,6 +45,12 @@ async fn main() -> Result<ExitCode> {
             let report = scenario::run_kernels(&options).await?;
             write_report(&options.out, &report)?;
             kernels::write_table(&report, &mut stdout)?;
+            (options.out, report.summary.failed_targets)
+        }
+        Cli::IoPath(options) => {
+            let report = io_path::run_io_path(&options).await?;
+            write_report(&options.out, &report)?;
+            io_path::write_table(&report, &mut stdout)?;
             (options.out, report.summary.failed_targets)
         }
     };

@@ -18,6 +18,7 @@
 
 pub mod ceph;
 pub mod functions;
+pub mod io_path;
 pub mod kernels;
 pub mod load;
 pub mod loopback;

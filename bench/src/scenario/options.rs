@@ -28,6 +28,10 @@ pub enum Cli {
     /// Built-in kernels: GB/s on one CPU core and on every OpenCL device, host-to-device
     /// bandwidth per device and the pipelined device path against it.
     Kernels(KernelsOptions),
+    /// The read path against the disk: fio (io_uring, O_DIRECT) as the ceiling, std::fs and
+    /// tokio::fs, and quarryd GETs (plain and through the grep kernel), cold and warm, all on
+    /// one file; bandwidth and CPU seconds per GB.
+    IoPath(super::io_path::IoPathOptions),
 }
 
 /// One system the `s3` scenario measures.

@@ -47,6 +47,16 @@ impl QuarrydProcess {
     /// Starts `binary` on `data_dir`, logging to `log_path`, and waits until `/health`
     /// answers 200.
     pub async fn start(binary: &Path, data_dir: &Path, log_path: &Path) -> Result<Self> {
+        Self::start_with_config(binary, data_dir, log_path, None).await
+    }
+
+    /// Like [`Self::start`], with `--config config` when given.
+    pub async fn start_with_config(
+        binary: &Path,
+        data_dir: &Path,
+        log_path: &Path,
+        config: Option<&Path>,
+    ) -> Result<Self> {
         let [s3, admin] = free_ports()?;
         let endpoint = S3Endpoint {
             url: format!("http://{s3}")
@@ -58,7 +68,11 @@ impl QuarrydProcess {
         };
         let log = std::fs::File::create(log_path)
             .with_context(|| format!("failed to create quarryd log {}", log_path.display()))?;
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let child = command
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")

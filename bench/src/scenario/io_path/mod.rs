@@ -1,0 +1,485 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Scenario `io-path`: how close a Quarry GET comes to the disk, on one file.
+//!
+//! The harness writes one file of `--file-size` bytes (text lines), then every reader reads
+//! it start to end, `--runs` times each:
+//! - fio with `--ioengine=io_uring --direct=1 --bs=1M --iodepth=32 --rw=read`: the ceiling;
+//! - `std::fs` and `tokio::fs` in this process, cold (evicted before each run) and warm;
+//! - quarryd serving a stored copy over HTTP, cold (O_DIRECT, data files evicted) and warm
+//!   (buffered, page cache);
+//! - Quarry's store in this process (io_uring) serving the same bytes without HTTP, plain and
+//!   through the native grep kernel in count mode, cold and warm (quarryd cannot run a kernel
+//!   on a GET yet: one probe GET records what it answers).
+//!
+//! Judged: the cold Quarry GET's bandwidth against fio's (at least 0.9x), and its CPU seconds
+//! per GB against tokio::fs's (at most 0.5x, cold and warm). Every row asked for appears in
+//! the report, with its figures or the error that stopped it; a ratio with a missing side is
+//! `not_measured`.
+
+pub mod cpu;
+pub mod data;
+pub mod fio;
+pub mod local;
+pub mod quarry;
+pub mod report;
+pub mod store;
+
+use std::future::Future;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Args;
+
+use self::local::Api;
+use self::quarry::{Get, Quarry};
+use self::report::{CAVEATS, Cache, IoPathReport, IoPathSettings, Row, Sample};
+use self::store::{Consumer, InProcess};
+use super::machine::{MachineInfo, load_average};
+use super::options::{parse_size, size_label};
+use super::page_cache::evict_path;
+use super::ratios::ratio;
+use super::report::{Comparison, Ratio, Summary};
+use super::table::write_ratios;
+use super::target::progress;
+use super::{git_revision, now_rfc3339, run_dir};
+
+/// Least share of fio's bandwidth a cold Quarry GET must reach.
+pub const FIO_SHARE_TARGET: f64 = 0.9;
+/// Most CPU per GB a Quarry GET may spend, as a share of tokio::fs's.
+pub const CPU_SHARE_TARGET: f64 = 0.5;
+
+/// Options of the `io-path` scenario.
+#[derive(Debug, Clone, Args)]
+pub struct IoPathOptions {
+    /// Size of the file every reader reads (a multiple of 1MiB).
+    #[arg(long, default_value = "4GiB", value_parser = parse_size)]
+    pub file_size: u64,
+
+    /// Timed runs per row; a row's figures are the medians.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+
+    /// Where the JSON report is written.
+    #[arg(long, default_value = "target/scenario/io-path-report.json")]
+    pub out: PathBuf,
+
+    /// The quarryd binary to start.
+    #[arg(long, default_value = "target/release/quarryd")]
+    pub quarryd: PathBuf,
+
+    /// Directory for the file and quarryd's data dir (same disk for both); a fresh
+    /// subdirectory is made per run and removed afterwards.
+    #[arg(long, default_value = "target/scenario/work")]
+    pub work_dir: PathBuf,
+
+    /// Keep the per-run work subdirectory (the file, quarryd's data and logs).
+    #[arg(long)]
+    pub keep_work: bool,
+}
+
+/// Runs scenario `io-path`. Row failures are recorded in the report; only a broken setup (no
+/// work dir, the file not written) is an `Err`.
+pub async fn run_io_path(options: &IoPathOptions) -> Result<IoPathReport> {
+    anyhow::ensure!(options.runs > 0, "--runs must be at least 1");
+    let started_at = now_rfc3339();
+    let mut machine = MachineInfo::read();
+    let work = run_dir(&options.work_dir, "io-path-")?;
+    let file = work.path().join("file.txt");
+    let size = options.file_size;
+    progress(&format!("writing the {} file", size_label(size)));
+    data::write_file(&file, size)?;
+
+    let mut rows = Vec::new();
+    progress("fio");
+    rows.push(Row::new(
+        "fio_io_uring_direct",
+        format!("fio {}", fio::args(&file, size).join(" ")),
+        Cache::Cold,
+        samples(options.runs, || Ok(()), || fio::run(&file, size)).await,
+    ));
+    for (api, cold, warm) in [
+        (Api::Std, "std_fs_cold", "std_fs_warm"),
+        (Api::Tokio, "tokio_fs_cold", "tokio_fs_warm"),
+    ] {
+        let what = match api {
+            Api::Std => "std::fs::File::read into a 1 MiB buffer on a blocking thread",
+            Api::Tokio => "tokio::fs::File::read into a 1 MiB buffer",
+        };
+        progress(&format!("{what}, cold"));
+        rows.push(Row::new(
+            cold,
+            format!("{what}, the file evicted before each run"),
+            Cache::Cold,
+            samples(
+                options.runs,
+                || evict_path(&file, false),
+                || local::read_once(api, &file, size),
+            )
+            .await,
+        ));
+        progress(&format!("{what}, warm"));
+        let warmed = local::read_once(api, &file, size).await;
+        rows.push(Row::new(
+            warm,
+            format!("{what}, after one untimed read"),
+            Cache::Warm,
+            match warmed {
+                Ok(_) => {
+                    samples(
+                        options.runs,
+                        || Ok(()),
+                        || local::read_once(api, &file, size),
+                    )
+                    .await
+                }
+                Err(e) => Err(format!("{e:#}")),
+            },
+        ));
+    }
+
+    let mut metrics = Vec::new();
+    let mut grep_probe = "not run".to_owned();
+    let data_dir = work.path().join("quarryd");
+    for direct_io in [true, false] {
+        let row = quarry_phase(
+            options,
+            work.path(),
+            &data_dir,
+            &file,
+            direct_io,
+            &mut metrics,
+            &mut grep_probe,
+        )
+        .await;
+        rows.push(row);
+    }
+    // Room on the disk for the in-process store's copy.
+    if let Err(e) = std::fs::remove_dir_all(&data_dir) {
+        progress(&format!("failed to remove {}: {e}", data_dir.display()));
+    }
+    rows.extend(store_rows(options, &work.path().join("store"), &file).await);
+
+    if options.keep_work {
+        let kept = work.keep();
+        progress(&format!("work dir kept: {}", kept.display()));
+    }
+    machine.load_average_end = load_average();
+    let ratios = compute_ratios(&rows);
+    let mut summary = Summary::new(&ratios, &[]);
+    summary.failed_targets = rows.iter().filter(|r| r.error.is_some()).count();
+    Ok(IoPathReport {
+        scenario: "io_path",
+        format_version: report::FORMAT_VERSION,
+        started_at,
+        finished_at: now_rfc3339(),
+        revision: git_revision(),
+        machine,
+        settings: IoPathSettings {
+            file_size: size,
+            runs: options.runs,
+            fio_command: format!("fio {}", fio::args(Path::new("FILE"), size).join(" ")),
+            baseline_buffer: data::BLOCK,
+            quarryd_store: vec![quarry::store_config(true), quarry::store_config(false)],
+            grep_pattern: data::NEEDLE,
+        },
+        caveats: CAVEATS.to_vec(),
+        rows,
+        quarryd_io_metrics: metrics,
+        quarryd_grep_probe: grep_probe,
+        ratios,
+        summary,
+    })
+}
+
+/// `runs` samples of `measure`, each after `before`; the first error ends the row.
+async fn samples<F, Fut>(
+    runs: usize,
+    mut before: impl FnMut() -> Result<()>,
+    mut measure: F,
+) -> Result<Vec<Sample>, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Sample>>,
+{
+    let mut out = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        before().map_err(|e| format!("{e:#}"))?;
+        out.push(measure().await.map_err(|e| format!("{e:#}"))?);
+    }
+    Ok(out)
+}
+
+/// One quarryd phase: cold (`direct_io`, the file PUT first) or warm; its plain-GET row,
+/// failed with the error when the phase could not run. The cold phase also probes one GET
+/// through the grep kernel.
+async fn quarry_phase(
+    options: &IoPathOptions,
+    work: &Path,
+    data_dir: &Path,
+    file: &Path,
+    direct_io: bool,
+    metrics: &mut Vec<String>,
+    grep_probe: &mut String,
+) -> Row {
+    let (cache, name) = if direct_io {
+        (Cache::Cold, "quarry_get_cold")
+    } else {
+        (Cache::Warm, "quarry_get_warm")
+    };
+    let how = if direct_io {
+        "quarryd direct_io = true, its data files evicted before each run"
+    } else {
+        "quarryd direct_io = false, after one untimed GET"
+    };
+    let what = format!("S3 GET of the stored copy over loopback, body read and dropped; {how}");
+    progress(&format!("quarryd, {how}"));
+    let started = async {
+        let quarry = Quarry::start(
+            &options.quarryd,
+            work,
+            data_dir,
+            direct_io,
+            options.file_size,
+        )
+        .await?;
+        if direct_io {
+            progress("PUT of the file");
+            quarry.store(file).await?;
+        } else {
+            quarry.get(Get::Plain).await?;
+        }
+        // The source file's pages would crowd the page cache the warm rows rely on.
+        evict_path(file, false)?;
+        anyhow::Ok(quarry)
+    }
+    .await;
+    let quarry = match started {
+        Ok(q) => q,
+        Err(e) => {
+            let message = format!("{e:#}");
+            progress(&format!("quarryd FAILED: {message}"));
+            return Row::new(name, what, cache, Err(message));
+        }
+    };
+    let evict = || if direct_io { quarry.evict() } else { Ok(()) };
+    let row = Row::new(
+        name,
+        what,
+        cache,
+        samples(options.runs, evict, || quarry.get(Get::Plain)).await,
+    );
+    if direct_io {
+        *grep_probe = match quarry.get(Get::GrepCount).await {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => format!("{e:#}"),
+        };
+        progress(&format!("quarryd GET through grep: {grep_probe}"));
+    }
+    let phase = if direct_io { "direct" } else { "buffered" };
+    match quarry.io_metrics().await {
+        Ok(lines) => metrics.extend(lines.into_iter().map(|l| format!("{phase}: {l}"))),
+        Err(e) => progress(&format!("quarryd metrics FAILED: {e:#}")),
+    }
+    if let Err(e) = quarry.stop().await {
+        progress(&format!("quarryd stop FAILED: {e:#}"));
+    }
+    row
+}
+
+/// The in-process store rows: plain and grep count, cold then warm.
+async fn store_rows(options: &IoPathOptions, dir: &Path, file: &Path) -> Vec<Row> {
+    let names = [
+        (true, Consumer::Plain, "store_get_cold"),
+        (true, Consumer::GrepCount, "store_get_grep_count_cold"),
+        (false, Consumer::Plain, "store_get_warm"),
+        (false, Consumer::GrepCount, "store_get_grep_count_warm"),
+    ];
+    let describe = |direct_io: bool, consumer: Consumer| {
+        let what = match consumer {
+            Consumer::Plain => "GET body chunks counted and dropped",
+            Consumer::GrepCount => {
+                "GET body framed into lines and fed to the native grep kernel (count)"
+            }
+        };
+        let how = if direct_io {
+            "io_uring with O_DIRECT, data files evicted before each run"
+        } else {
+            "io_uring buffered, after one untimed GET"
+        };
+        format!("Quarry's store in this process, no HTTP: {what}; {how}")
+    };
+    progress("in-process store: PUT of the file");
+    let size = options.file_size;
+    if let Err(e) = InProcess::seed(dir, file, size).await {
+        let message = format!("{e:#}");
+        progress(&format!("in-process store FAILED: {message}"));
+        return names
+            .iter()
+            .map(|&(direct, consumer, name)| {
+                let cache = if direct { Cache::Cold } else { Cache::Warm };
+                Row::new(
+                    name,
+                    describe(direct, consumer),
+                    cache,
+                    Err(message.clone()),
+                )
+            })
+            .collect();
+    }
+    let _ = evict_path(file, false);
+    let mut rows = Vec::new();
+    for direct_io in [true, false] {
+        let opened = InProcess::open(dir, direct_io, size).await;
+        let opened = match opened {
+            Ok(store) if !direct_io => store.get(Consumer::Plain).await.map(|_| store),
+            other => other,
+        };
+        for &(direct, consumer, name) in names.iter().filter(|n| n.0 == direct_io) {
+            let cache = if direct { Cache::Cold } else { Cache::Warm };
+            progress(&format!("in-process store: {name}"));
+            let result = match &opened {
+                Ok(store) => {
+                    let evict = || if direct { store.evict() } else { Ok(()) };
+                    let out = samples(options.runs, evict, || store.get(consumer)).await;
+                    // The store hands out the buffers its engine filled: nothing is copied.
+                    match out {
+                        Ok(_) if store.copied_bytes() != 0 => Err(format!(
+                            "the store copied {} body bytes; file bodies must leave in the \
+                             engine's buffers",
+                            store.copied_bytes()
+                        )),
+                        other => other,
+                    }
+                }
+                Err(e) => Err(format!("{e:#}")),
+            };
+            rows.push(Row::new(name, describe(direct, consumer), cache, result));
+        }
+    }
+    rows
+}
+
+/// The judged figures and their context.
+fn compute_ratios(rows: &[Row]) -> Vec<Ratio> {
+    let figure = |name: &str, pick: fn(&Row) -> Option<f64>| -> Result<f64, String> {
+        let row = rows
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| format!("row {name} missing"))?;
+        if let Some(e) = &row.error {
+            return Err(format!("row {name} failed: {e}"));
+        }
+        pick(row).ok_or_else(|| format!("row {name} has no figure"))
+    };
+    let share = |num: &str, den: &str, pick: fn(&Row) -> Option<f64>| {
+        let (n, d) = (figure(num, pick)?, figure(den, pick)?);
+        if d > 0.0 {
+            Ok(n / d)
+        } else {
+            Err(format!("{den} is zero"))
+        }
+    };
+    let bw = |r: &Row| r.mib_per_s;
+    let cpu = |r: &Row| r.cpu_s_per_gb;
+    vec![
+        ratio(
+            "quarry_get_cold_vs_fio_bandwidth".to_owned(),
+            "cold Quarry GET MiB/s / fio io_uring O_DIRECT MiB/s, same file, medians".to_owned(),
+            share("quarry_get_cold", "fio_io_uring_direct", bw),
+            Some((Comparison::AtLeast, FIO_SHARE_TARGET)),
+        ),
+        ratio(
+            "quarry_get_cold_vs_tokio_fs_cold_cpu_per_gb".to_owned(),
+            "quarryd CPU s/GB serving a cold GET / tokio::fs CPU s/GB reading the evicted file"
+                .to_owned(),
+            share("quarry_get_cold", "tokio_fs_cold", cpu),
+            Some((Comparison::AtMost, CPU_SHARE_TARGET)),
+        ),
+        ratio(
+            "quarry_get_warm_vs_tokio_fs_warm_cpu_per_gb".to_owned(),
+            "quarryd CPU s/GB serving a warm GET / tokio::fs CPU s/GB reading the cached file"
+                .to_owned(),
+            share("quarry_get_warm", "tokio_fs_warm", cpu),
+            Some((Comparison::AtMost, CPU_SHARE_TARGET)),
+        ),
+        ratio(
+            "quarry_get_warm_vs_std_fs_warm_bandwidth".to_owned(),
+            "warm Quarry GET MiB/s / std::fs MiB/s from the page cache (context)".to_owned(),
+            share("quarry_get_warm", "std_fs_warm", bw),
+            None,
+        ),
+        ratio(
+            "quarry_get_warm_vs_tokio_fs_warm_bandwidth".to_owned(),
+            "warm Quarry GET MiB/s / tokio::fs MiB/s from the page cache (context)".to_owned(),
+            share("quarry_get_warm", "tokio_fs_warm", bw),
+            None,
+        ),
+        ratio(
+            "quarry_get_cold_vs_std_fs_cold_bandwidth".to_owned(),
+            "cold Quarry GET MiB/s / std::fs MiB/s of the evicted file (context)".to_owned(),
+            share("quarry_get_cold", "std_fs_cold", bw),
+            None,
+        ),
+        ratio(
+            "store_get_cold_vs_fio_bandwidth".to_owned(),
+            "cold in-process store GET MiB/s (no HTTP) / fio MiB/s (context)".to_owned(),
+            share("store_get_cold", "fio_io_uring_direct", bw),
+            None,
+        ),
+        ratio(
+            "store_get_cold_vs_tokio_fs_cold_cpu_per_gb".to_owned(),
+            "in-process store CPU s/GB, cold / tokio::fs CPU s/GB, cold (context: the store \
+             without HTTP)"
+                .to_owned(),
+            share("store_get_cold", "tokio_fs_cold", cpu),
+            None,
+        ),
+        ratio(
+            "store_grep_count_cold_vs_fio_bandwidth".to_owned(),
+            "cold in-process GET through grep (count) MiB/s scanned / fio MiB/s (context)"
+                .to_owned(),
+            share("store_get_grep_count_cold", "fio_io_uring_direct", bw),
+            None,
+        ),
+        ratio(
+            "store_grep_count_warm_vs_store_get_warm_bandwidth".to_owned(),
+            "warm in-process GET through grep (count) MiB/s / the same GET plain (context: the \
+             kernel's share)"
+                .to_owned(),
+            share("store_get_grep_count_warm", "store_get_warm", bw),
+            None,
+        ),
+    ]
+}
+
+/// Writes the rows and the ratios as aligned text.
+pub fn write_table(report: &IoPathReport, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:<30} {:>5} {:>10} {:>10} {:>12}",
+        "reader", "cache", "MiB/s", "CPU s/GB", "client s/GB"
+    )?;
+    let num = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+    for row in &report.rows {
+        let cache = match row.cache {
+            Cache::Cold => "cold",
+            Cache::Warm => "warm",
+        };
+        writeln!(
+            out,
+            "{:<30} {:>5} {:>10} {:>10} {:>12}{}",
+            row.name,
+            cache,
+            num(row.mib_per_s),
+            num(row.cpu_s_per_gb),
+            num(row.client_cpu_s_per_gb),
+            row.error
+                .as_deref()
+                .map(|e| format!("  FAILED: {e}"))
+                .unwrap_or_default(),
+        )?;
+    }
+    writeln!(out)?;
+    write_ratios(&report.ratios, out)
+}
