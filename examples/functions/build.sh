@@ -5,7 +5,8 @@
 #
 #   examples/functions/build.sh OUTDIR
 #
-#   OUTDIR/<name>.wasm            each examples/functions/*.c (clang, wasm32-wasi, ABI v1)
+#   OUTDIR/<name>.wasm            each examples/functions/*.c (clang, wasm32-wasi; ABI v1,
+#                                 wordcount_window ABI v2)
 #   OUTDIR/<name>.wasm            each examples/functions/wat/*.wat (wat2wasm)
 #   OUTDIR/hostile/<name>.wasm    each examples/functions/hostile/*.wat
 #   OUTDIR/wordcount.tar.gz       a function package: function.wasm + manifest.toml

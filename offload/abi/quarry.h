@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * quarry.h - the host-call ABI of Quarry storage functions, version 1.
+ * quarry.h - the host-call ABI of Quarry storage functions: version 1, and the input window
+ * of version 2 (below the v1 host calls).
  *
  * A Quarry function is a WASI preview1 *command* module: it exports `_start` and `memory`, and
  * behaves like a Unix filter. Build one with
@@ -140,6 +141,38 @@ int64_t quarry_object_read(const char *key, size_t key_len, int64_t offset, char
  */
 QUARRY_IMPORT("object_write")
 int32_t quarry_object_write(const char *key, size_t key_len, const char *buf, size_t buf_len);
+
+/* --------------------------------------------------------------- ABI v2: the input window */
+
+/*
+ * The input window: instead of read(0, ...) the function names a buffer of its own memory
+ * once, and each quarry_input_next() has the host write the next input bytes straight into
+ * it (one copy, from the store's read buffer into the window; stdin costs a second copy
+ * through WASI's stream buffer). A module that calls quarry_input_next is a window module:
+ * its stdin is empty, and everything else (stdout, stderr, environment, the host calls
+ * above) stays as in ABI v1.
+ *
+ *     static char window[1 << 20];
+ *     quarry_input_window(window, sizeof window);
+ *     for (int64_t n; (n = quarry_input_next()) > 0;) consume(window, n);
+ */
+#define QUARRY_WINDOW_ABI_VERSION 2
+
+/*
+ * Names the window: LEN bytes (1 byte to 16 MiB) at WINDOW, inside the module's memory.
+ * QUARRY_EINVAL otherwise. May be called again to move or resize the window.
+ */
+QUARRY_IMPORT("input_window")
+int32_t quarry_input_window(void *window, size_t len);
+
+/*
+ * Writes the next input bytes to the start of the window and returns how many (at most the
+ * window's length; possibly fewer before the end), 0 at the end of the input. The window's
+ * previous contents are overwritten. QUARRY_EINVAL when no window was named, QUARRY_EIO when
+ * the input failed (the request then fails as an input error, not the function's).
+ */
+QUARRY_IMPORT("input_next")
+int64_t quarry_input_next(void);
 
 #ifdef __cplusplus
 }

@@ -377,3 +377,128 @@ async fn sixty_four_invocations_finish_while_one_loops_forever() {
         .unwrap()
         .unwrap_err();
 }
+
+// ABI v2: the input window.
+
+/// Copies its input to stdout through a 64 KiB input window (the shipped example).
+const WINDOW_IDENTITY: &str = include_str!("../../../examples/functions/wat/window_identity.wat");
+
+/// A window module that runs `setup`, then calls `input_next` once and traps unless it
+/// answered `expect`.
+fn window_probe(setup: &str, expect: i64) -> String {
+    format!(
+        r#"(module
+  (import "quarry" "input_window" (func $input_window (param i32 i32) (result i32)))
+  (import "quarry" "input_next" (func $input_next (result i64)))
+  (import "wasi_snapshot_preview1" "fd_read" (func $read (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (local $rc i64)
+    {setup}
+    (local.set $rc (call $input_next))
+    (if (i64.ne (local.get $rc) (i64.const {expect})) (then unreachable))))"#
+    )
+}
+
+#[tokio::test]
+async fn a_window_module_gets_every_byte_through_its_window() {
+    let b = backend(4);
+    assert!(
+        b.compile(WINDOW_IDENTITY.as_bytes())
+            .unwrap()
+            .uses_input_window()
+    );
+    assert!(!b.compile(IDENTITY.as_bytes()).unwrap().uses_input_window());
+    let f = spec(&b, WINDOW_IDENTITY, FunctionLimits::default());
+    // Chunks larger than the window, smaller ones, and an empty one.
+    let mut chunks: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 100_000]).collect();
+    chunks.insert(3, Vec::new());
+    chunks.push(b"tail".to_vec());
+    let expected: Vec<u8> = chunks.concat();
+    let (out, result) = run_chain(b, vec![job(f, Flow::Read)], chunks).await;
+    result.unwrap();
+    assert_eq!(out.len(), expected.len());
+    assert!(out == expected);
+}
+
+#[tokio::test]
+async fn window_and_stdin_modules_chain() {
+    let b = backend(4);
+    let identity = spec(&b, IDENTITY, FunctionLimits::default());
+    let window = spec(&b, WINDOW_IDENTITY, FunctionLimits::default());
+    let jobs = vec![
+        job(Arc::clone(&identity), Flow::Read),
+        job(window, Flow::Read),
+        job(identity, Flow::Read),
+    ];
+    let chunks: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 70_000]).collect();
+    let expected = chunks.concat();
+    let (out, result) = run_chain(b, jobs, chunks).await;
+    result.unwrap();
+    assert!(out == expected);
+}
+
+#[tokio::test]
+async fn an_empty_input_ends_the_window_at_once() {
+    let b = backend(2);
+    let f = spec(&b, WINDOW_IDENTITY, FunctionLimits::default());
+    let (out, result) = run_chain(b, vec![job(f, Flow::Read)], vec![]).await;
+    result.unwrap();
+    assert!(out.is_empty());
+}
+
+#[tokio::test]
+async fn input_next_without_a_window_is_invalid() {
+    let b = backend(2);
+    let f = spec(&b, &window_probe("", -1), short());
+    let (_, result) = run_chain(b, vec![job(f, Flow::Read)], vec![b"x".to_vec()]).await;
+    result.unwrap();
+}
+
+#[tokio::test]
+async fn a_window_outside_memory_is_refused() {
+    let b = backend(2);
+    // One page of memory: a window at 32 KiB of 64 KiB runs past its end.
+    let setup = "(if (i32.ne (call $input_window (i32.const 32768) (i32.const 65536)) \
+                 (i32.const -1)) (then unreachable))";
+    let f = spec(&b, &window_probe(setup, -1), short());
+    let (_, result) = run_chain(b, vec![job(f, Flow::Read)], vec![b"x".to_vec()]).await;
+    result.unwrap();
+}
+
+#[tokio::test]
+async fn a_window_module_reads_nothing_on_stdin() {
+    let b = backend(2);
+    // fd_read of stdin into 1 KiB at 1024 must read 0 bytes; then the window has the input.
+    let setup = "(i32.store (i32.const 0) (i32.const 1024)) \
+                 (i32.store (i32.const 4) (i32.const 1024)) \
+                 (if (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 8)) \
+                   (then unreachable)) \
+                 (if (i32.load (i32.const 8)) (then unreachable)) \
+                 (if (call $input_window (i32.const 4096) (i32.const 4096)) (then unreachable))";
+    let f = spec(&b, &window_probe(setup, 5), short());
+    let (_, result) = run_chain(b, vec![job(f, Flow::Read)], vec![b"hello".to_vec()]).await;
+    result.unwrap();
+}
+
+#[tokio::test]
+async fn a_failing_input_is_blamed_on_the_input_not_the_window_module() {
+    let b = backend(2);
+    let f = spec(&b, WINDOW_IDENTITY, short());
+    let chunks: ChunkStream = Box::pin(futures::stream::iter([
+        Ok(Bytes::from_static(b"some bytes")),
+        Err(std::io::Error::other("the disk went away")),
+    ]));
+    let running = pipeline::start(b, vec![job(f, Flow::Read)], chunks);
+    let mut output = running.output;
+    while let Some(item) = output.next().await {
+        if item.is_err() {
+            break;
+        }
+    }
+    let failure = cause(running.done.await.map(|_| ()));
+    assert!(
+        matches!(failure, FunctionFailure::Input(_)),
+        "expected an input failure, got {failure:?}"
+    );
+}

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-//! ABI v1 host calls: the `quarry` import module (header: `offload/abi/quarry.h`).
+//! ABI v1 host calls: the `quarry` import module (header: `offload/abi/quarry.h`); the
+//! window calls of ABI v2 are in `window.rs`.
 //!
 //! Every call validates the guest's pointers and lengths against its memory, answers with a
 //! negative code instead of trapping on bad input, and enforces the function's permissions and
@@ -14,6 +15,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 
 use super::io::StreamState;
 use super::limits::{CpuMeter, MemoryLimiter};
+use super::window::{self, InputWindow};
 use crate::function::{BucketAccess, Effects, Flow, HostError, Permission};
 
 /// The name of the import module.
@@ -95,6 +97,7 @@ impl HostState {
                 permissions: Vec::new(),
                 bucket: None,
                 streams: Arc::default(),
+                window: InputWindow::default(),
             },
         }
     }
@@ -107,6 +110,8 @@ pub(super) struct HostCalls {
     pub(super) permissions: Vec<Permission>,
     pub(super) bucket: Option<Arc<dyn BucketAccess>>,
     pub(super) streams: Arc<StreamState>,
+    /// The input of a window module (ABI v2); empty for v1 modules, which read stdin.
+    pub(super) window: InputWindow,
 }
 
 /// Adds the `quarry` module to `linker`.
@@ -133,6 +138,7 @@ pub(super) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
             Box::new(object_write(caller, kptr, klen, bptr, blen))
         },
     )?;
+    window::add_to_linker(linker)?;
     Ok(())
 }
 

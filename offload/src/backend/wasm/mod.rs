@@ -5,7 +5,9 @@
 //!
 //! ABI v1 is WASI preview1 as a Unix filter (stdin = input, stdout = output, environment =
 //! params and object facts, stderr = log) plus the `quarry` host module (`abi.rs`; the C
-//! header is `offload/abi/quarry.h`).
+//! header is `offload/abi/quarry.h`). ABI v2 adds the input window (`window.rs`): a module
+//! that imports `quarry.input_next` gets its input written straight into a region of its
+//! linear memory instead of through stdin.
 
 #![allow(
     unsafe_code,
@@ -17,6 +19,7 @@ mod io;
 mod limits;
 mod pool;
 mod run;
+mod window;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -80,6 +83,8 @@ pub enum CompileError {
 pub struct WasmModule {
     module: Module,
     pre: InstancePre<HostState>,
+    /// Imports `quarry.input_next`: its input goes to the window (ABI v2), not stdin.
+    window: bool,
 }
 
 impl std::fmt::Debug for WasmModule {
@@ -106,6 +111,12 @@ impl WasmModule {
             .filter_map(|e| e.ty().memory().map(|m| m.minimum() * m.page_size()))
             .max()
             .unwrap_or(0)
+    }
+
+    /// Whether the module uses the input window (ABI v2): it imports `quarry.input_next`,
+    /// and its input is written into its memory instead of arriving on stdin.
+    pub fn uses_input_window(&self) -> bool {
+        self.window
     }
 }
 
@@ -219,7 +230,14 @@ impl WasmBackend {
             .map_err(|e| CompileError::Invalid {
                 message: format!("{e:#}"),
             })?;
-        Ok(Arc::new(WasmModule { module, pre }))
+        let window = module
+            .imports()
+            .any(|i| i.module() == abi::MODULE && i.name() == window::INPUT_NEXT);
+        Ok(Arc::new(WasmModule {
+            module,
+            pre,
+            window,
+        }))
     }
 }
 

@@ -15,6 +15,7 @@ use super::WasmBackend;
 use super::abi::{HostCalls, HostState, Rejection};
 use super::io::{StderrLogger, StdoutWriter, StreamState, stdin_reader};
 use super::limits::{CpuMeter, MemoryLimiter};
+use super::window::InputWindow;
 use crate::backend::{
     Backend, BackendError, ChunkStream, FunctionFailure, Job, OutputSink, RunReport,
 };
@@ -77,9 +78,16 @@ pub(super) async fn run(
 
     let started = Instant::now();
     let streams = Arc::new(StreamState::default());
+    // A window module (ABI v2) takes its input through `input_next`; its stdin is empty.
+    let (stdin, window) = if module.window {
+        let empty: ChunkStream = Box::pin(futures::stream::empty());
+        (empty, InputWindow::new(input))
+    } else {
+        (input, InputWindow::default())
+    };
     let wasi = WasiCtxBuilder::new()
         .stdin(AsyncStdinStream::new(stdin_reader(
-            input,
+            stdin,
             Arc::clone(&streams),
         )))
         .stdout(AsyncStdoutStream::new(
@@ -103,6 +111,7 @@ pub(super) async fn run(
             permissions: function.permissions.clone(),
             bucket: job.bucket.clone(),
             streams: Arc::clone(&streams),
+            window,
         },
     };
     let mut store = Store::new(&backend.engine, state);
@@ -144,6 +153,7 @@ pub(super) async fn run(
         wall_time: started.elapsed(),
     };
     let host = store.data();
+    let window_copied = host.calls.window.copied_bytes();
     let outcome = match ending {
         Ending::Timeout => Err(failed(FunctionFailure::Timeout {
             limit: limits.timeout,
@@ -205,7 +215,8 @@ pub(super) async fn run(
     match &outcome {
         Ok(r) => tracing::debug!(
             target: "quarry::function", function = %label, bytes_in = r.bytes_in,
-            bytes_out = r.bytes_out, cpu_us = duration_us(r.cpu_time),
+            bytes_out = r.bytes_out, window_copied_bytes = window_copied,
+            cpu_us = duration_us(r.cpu_time),
             wall_us = duration_us(r.wall_time), "function finished"
         ),
         Err(e) => tracing::info!(target: "quarry::function", function = %label, "{e}"),
