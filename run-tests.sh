@@ -23,7 +23,7 @@ cd "$ROOT"
 # Later work will add: pocl-opencl-icd ocl-icd-opencl-dev libelf-dev
 # clang, lld, wasi-libc, libclang-rt-14-dev-wasm32 and wabt: the functions step (C/WAT to wasm).
 APT_PACKAGES=(build-essential pkg-config ca-certificates python3 python3-venv
-  clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt pocl-opencl-icd ocl-icd-opencl-dev clinfo lz4)
+  clang lld wasi-libc libclang-rt-14-dev-wasm32 wabt pocl-opencl-icd ocl-icd-opencl-dev clinfo lz4 fio)
 
 # Python packages for the end-to-end tests (aws CLI v1, boto3, pytest, requests).
 PIP_PACKAGES=(awscli boto3 pytest requests)

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The file every side of the scenario reads: text lines, so that a grep count has
-//! something to count, written from one repeated block so the expected count is known.
+//! The bytes every side of the scenario reads: text lines, so that a grep count has
+//! something to count, one block repeated so the expected count is known.
 
-use std::io::Write as _;
-use std::path::Path;
-
-use anyhow::{Context as _, Result, ensure};
+use anyhow::{Result, ensure};
+use bytes::Bytes;
 
 /// Size of the block the file repeats (and of the baselines' and fio's reads).
 pub const BLOCK: usize = 1 << 20;
@@ -39,21 +37,17 @@ pub fn expected_count(size: u64) -> u64 {
     per_block * (size / BLOCK as u64)
 }
 
-/// Writes the `size`-byte file at `path` and fsyncs it.
-pub fn write_file(path: &Path, size: u64) -> Result<()> {
+/// The `size` bytes as a stream of shared blocks (no copy per block); `size` must be a
+/// positive multiple of [`BLOCK`].
+pub fn stream(size: u64) -> Result<impl futures::Stream<Item = std::io::Result<Bytes>>> {
     ensure!(
         size > 0 && size.is_multiple_of(BLOCK as u64),
         "--file-size must be a positive multiple of 1MiB"
     );
-    let block = block();
-    let mut file = std::fs::File::create(path)
-        .with_context(|| format!("failed to create {}", path.display()))?;
-    for _ in 0..size / BLOCK as u64 {
-        file.write_all(&block)
-            .with_context(|| format!("failed to write {}", path.display()))?;
-    }
-    file.sync_all()
-        .with_context(|| format!("failed to fsync {}", path.display()))
+    let block = Bytes::from(block());
+    Ok(futures::stream::iter(
+        (0..size / BLOCK as u64).map(move |_| Ok(block.clone())),
+    ))
 }
 
 #[cfg(test)]

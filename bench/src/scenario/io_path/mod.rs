@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Scenario `io-path`: how close a Quarry GET comes to the disk, on one file.
 //!
-//! The harness writes one file of `--file-size` bytes (text lines), then every reader reads
-//! it start to end, `--runs` times each:
+//! quarryd stores one object of `--file-size` bytes (text lines, streamed by one PUT); its data
+//! file is the file every reader reads start to end, `--runs` times each:
 //! - fio with `--ioengine=io_uring --direct=1 --bs=1M --iodepth=32 --rw=read`: the ceiling;
 //! - `std::fs` and `tokio::fs` in this process, cold (evicted before each run) and warm;
-//! - quarryd serving a stored copy over HTTP, cold (O_DIRECT, data files evicted) and warm
+//! - quarryd serving it over HTTP, cold (O_DIRECT, data files evicted) and warm
 //!   (buffered, page cache);
-//! - Quarry's store in this process (io_uring) serving the same bytes without HTTP, plain and
+//! - Quarry's store in this process (io_uring) on the same data dir, without HTTP, plain and
 //!   through the native grep kernel in count mode, cold and warm (quarryd cannot run a kernel
 //!   on a GET yet: one probe GET records what it answers).
 //!
@@ -36,7 +36,7 @@ use self::quarry::{Get, Quarry};
 use self::report::{CAVEATS, Cache, IoPathReport, IoPathSettings, Row, Sample};
 use self::store::{Consumer, InProcess};
 use super::machine::{MachineInfo, load_average};
-use super::options::{parse_size, size_label};
+use super::options::parse_size;
 use super::page_cache::evict_path;
 use super::ratios::ratio;
 use super::report::{Comparison, Ratio, Summary};
@@ -79,86 +79,34 @@ pub struct IoPathOptions {
 }
 
 /// Runs scenario `io-path`. Row failures are recorded in the report; only a broken setup (no
-/// work dir, the file not written) is an `Err`.
+/// work dir) is an `Err`.
 pub async fn run_io_path(options: &IoPathOptions) -> Result<IoPathReport> {
     anyhow::ensure!(options.runs > 0, "--runs must be at least 1");
     let started_at = now_rfc3339();
     let mut machine = MachineInfo::read();
     let work = run_dir(&options.work_dir, "io-path-")?;
-    let file = work.path().join("file.txt");
-    let size = options.file_size;
-    progress(&format!("writing the {} file", size_label(size)));
-    data::write_file(&file, size)?;
-
-    let mut rows = Vec::new();
-    progress("fio");
-    rows.push(Row::new(
-        "fio_io_uring_direct",
-        format!("fio {}", fio::args(&file, size).join(" ")),
-        Cache::Cold,
-        samples(options.runs, || Ok(()), || fio::run(&file, size)).await,
-    ));
-    for (api, cold, warm) in [
-        (Api::Std, "std_fs_cold", "std_fs_warm"),
-        (Api::Tokio, "tokio_fs_cold", "tokio_fs_warm"),
-    ] {
-        let what = match api {
-            Api::Std => "std::fs::File::read into a 1 MiB buffer on a blocking thread",
-            Api::Tokio => "tokio::fs::File::read into a 1 MiB buffer",
-        };
-        progress(&format!("{what}, cold"));
-        rows.push(Row::new(
-            cold,
-            format!("{what}, the file evicted before each run"),
-            Cache::Cold,
-            samples(
-                options.runs,
-                || evict_path(&file, false),
-                || local::read_once(api, &file, size),
-            )
-            .await,
-        ));
-        progress(&format!("{what}, warm"));
-        let warmed = local::read_once(api, &file, size).await;
-        rows.push(Row::new(
-            warm,
-            format!("{what}, after one untimed read"),
-            Cache::Warm,
-            match warmed {
-                Ok(_) => {
-                    samples(
-                        options.runs,
-                        || Ok(()),
-                        || local::read_once(api, &file, size),
-                    )
-                    .await
-                }
-                Err(e) => Err(format!("{e:#}")),
-            },
-        ));
-    }
-
+    let data_dir = work.path().join("quarryd");
     let mut metrics = Vec::new();
     let mut grep_probe = "not run".to_owned();
-    let data_dir = work.path().join("quarryd");
-    for direct_io in [true, false] {
-        let row = quarry_phase(
-            options,
-            work.path(),
-            &data_dir,
-            &file,
-            direct_io,
-            &mut metrics,
-            &mut grep_probe,
-        )
-        .await;
-        rows.push(row);
+    let mut rows = Vec::new();
+
+    // quarryd stores the file; its data file is what every other reader reads.
+    let (row, file) = quarry_phase(options, work.path(), &data_dir, None, &mut metrics).await;
+    rows.push(row);
+    if let Some(file) = &file {
+        grep_probe = probe_grep(options, work.path(), &data_dir).await;
+        rows.extend(local_rows(options, file).await);
     }
-    // Room on the disk for the in-process store's copy.
-    if let Err(e) = std::fs::remove_dir_all(&data_dir) {
-        progress(&format!("failed to remove {}: {e}", data_dir.display()));
-    }
-    rows.extend(store_rows(options, &work.path().join("store"), &file).await);
+    let (row, _) = quarry_phase(
+        options,
+        work.path(),
+        &data_dir,
+        file.as_deref(),
+        &mut metrics,
+    )
+    .await;
+    rows.push(row);
+    rows.extend(store_rows(options, &data_dir, file.is_some()).await);
 
     if options.keep_work {
         let kept = work.keep();
@@ -168,6 +116,7 @@ pub async fn run_io_path(options: &IoPathOptions) -> Result<IoPathReport> {
     let ratios = compute_ratios(&rows);
     let mut summary = Summary::new(&ratios, &[]);
     summary.failed_targets = rows.iter().filter(|r| r.error.is_some()).count();
+    let size = options.file_size;
     Ok(IoPathReport {
         scenario: "io_path",
         format_version: report::FORMAT_VERSION,
@@ -192,6 +141,59 @@ pub async fn run_io_path(options: &IoPathOptions) -> Result<IoPathReport> {
     })
 }
 
+/// fio and the std::fs / tokio::fs baselines on `file`.
+async fn local_rows(options: &IoPathOptions, file: &Path) -> Vec<Row> {
+    let size = options.file_size;
+    let mut rows = Vec::new();
+    progress("fio");
+    rows.push(Row::new(
+        "fio_io_uring_direct",
+        format!("fio {}", fio::args(file, size).join(" ")),
+        Cache::Cold,
+        samples(options.runs, || Ok(()), || fio::run(file, size)).await,
+    ));
+    for (api, cold, warm) in [
+        (Api::Std, "std_fs_cold", "std_fs_warm"),
+        (Api::Tokio, "tokio_fs_cold", "tokio_fs_warm"),
+    ] {
+        let what = match api {
+            Api::Std => "std::fs::File::read into a 1 MiB buffer on a blocking thread",
+            Api::Tokio => "tokio::fs::File::read into a 1 MiB buffer",
+        };
+        progress(&format!("{what}, cold"));
+        rows.push(Row::new(
+            cold,
+            format!("{what}, the file evicted before each run"),
+            Cache::Cold,
+            samples(
+                options.runs,
+                || evict_path(file, false),
+                || local::read_once(api, file, size),
+            )
+            .await,
+        ));
+        progress(&format!("{what}, warm"));
+        let warmed = local::read_once(api, file, size).await;
+        rows.push(Row::new(
+            warm,
+            format!("{what}, after one untimed read"),
+            Cache::Warm,
+            match warmed {
+                Ok(_) => {
+                    samples(
+                        options.runs,
+                        || Ok(()),
+                        || local::read_once(api, file, size),
+                    )
+                    .await
+                }
+                Err(e) => Err(format!("{e:#}")),
+            },
+        ));
+    }
+    rows
+}
+
 /// `runs` samples of `measure`, each after `before`; the first error ends the row.
 async fn samples<F, Fut>(
     runs: usize,
@@ -210,18 +212,18 @@ where
     Ok(out)
 }
 
-/// One quarryd phase: cold (`direct_io`, the file PUT first) or warm; its plain-GET row,
-/// failed with the error when the phase could not run. The cold phase also probes one GET
-/// through the grep kernel.
+/// One quarryd phase: cold (`stored` is `None`: quarryd runs with `direct_io`, stores the file
+/// first, and its data files are evicted before each run) or warm (`direct_io = false`, after
+/// one untimed GET). Its plain-GET row, failed with the error when the phase could not run,
+/// and the data file the cold phase stored.
 async fn quarry_phase(
     options: &IoPathOptions,
     work: &Path,
     data_dir: &Path,
-    file: &Path,
-    direct_io: bool,
+    stored: Option<&Path>,
     metrics: &mut Vec<String>,
-    grep_probe: &mut String,
-) -> Row {
+) -> (Row, Option<PathBuf>) {
+    let direct_io = stored.is_none();
     let (cache, name) = if direct_io {
         (Cache::Cold, "quarry_get_cold")
     } else {
@@ -232,7 +234,7 @@ async fn quarry_phase(
     } else {
         "quarryd direct_io = false, after one untimed GET"
     };
-    let what = format!("S3 GET of the stored copy over loopback, body read and dropped; {how}");
+    let what = format!("S3 GET over loopback, body read and dropped; {how}");
     progress(&format!("quarryd, {how}"));
     let started = async {
         let quarry = Quarry::start(
@@ -243,23 +245,25 @@ async fn quarry_phase(
             options.file_size,
         )
         .await?;
-        if direct_io {
-            progress("PUT of the file");
-            quarry.store(file).await?;
-        } else {
-            quarry.get(Get::Plain).await?;
-        }
-        // The source file's pages would crowd the page cache the warm rows rely on.
-        evict_path(file, false)?;
-        anyhow::Ok(quarry)
+        let file = match stored {
+            None => {
+                progress("PUT of the file");
+                quarry.store().await?
+            }
+            Some(file) => {
+                quarry.get(Get::Plain).await?;
+                file.to_owned()
+            }
+        };
+        anyhow::Ok((quarry, file))
     }
     .await;
-    let quarry = match started {
+    let (quarry, file) = match started {
         Ok(q) => q,
         Err(e) => {
             let message = format!("{e:#}");
             progress(&format!("quarryd FAILED: {message}"));
-            return Row::new(name, what, cache, Err(message));
+            return (Row::new(name, what, cache, Err(message)), None);
         }
     };
     let evict = || if direct_io { quarry.evict() } else { Ok(()) };
@@ -269,13 +273,6 @@ async fn quarry_phase(
         cache,
         samples(options.runs, evict, || quarry.get(Get::Plain)).await,
     );
-    if direct_io {
-        *grep_probe = match quarry.get(Get::GrepCount).await {
-            Ok(_) => "ok".to_owned(),
-            Err(e) => format!("{e:#}"),
-        };
-        progress(&format!("quarryd GET through grep: {grep_probe}"));
-    }
     let phase = if direct_io { "direct" } else { "buffered" };
     match quarry.io_metrics().await {
         Ok(lines) => metrics.extend(lines.into_iter().map(|l| format!("{phase}: {l}"))),
@@ -284,11 +281,30 @@ async fn quarry_phase(
     if let Err(e) = quarry.stop().await {
         progress(&format!("quarryd stop FAILED: {e:#}"));
     }
-    row
+    (row, Some(file))
 }
 
-/// The in-process store rows: plain and grep count, cold then warm.
-async fn store_rows(options: &IoPathOptions, dir: &Path, file: &Path) -> Vec<Row> {
+/// What one GET through the grep kernel (count) from quarryd answers: `ok`, or the error.
+async fn probe_grep(options: &IoPathOptions, work: &Path, data_dir: &Path) -> String {
+    let outcome = async {
+        let quarry =
+            Quarry::start(&options.quarryd, work, data_dir, false, options.file_size).await?;
+        let answer = quarry.get(Get::GrepCount).await;
+        quarry.stop().await?;
+        answer
+    }
+    .await;
+    let probe = match outcome {
+        Ok(_) => "ok".to_owned(),
+        Err(e) => format!("{e:#}"),
+    };
+    progress(&format!("quarryd GET through grep: {probe}"));
+    probe
+}
+
+/// The in-process store rows on quarryd's data dir (quarryd stopped): plain and grep count,
+/// cold then warm.
+async fn store_rows(options: &IoPathOptions, data_dir: &Path, stored: bool) -> Vec<Row> {
     let names = [
         (true, Consumer::Plain, "store_get_cold"),
         (true, Consumer::GrepCount, "store_get_grep_count_cold"),
@@ -307,33 +323,18 @@ async fn store_rows(options: &IoPathOptions, dir: &Path, file: &Path) -> Vec<Row
         } else {
             "io_uring buffered, after one untimed GET"
         };
-        format!("Quarry's store in this process, no HTTP: {what}; {how}")
+        format!("Quarry's store in this process on quarryd's data dir, no HTTP: {what}; {how}")
     };
-    progress("in-process store: PUT of the file");
     let size = options.file_size;
-    if let Err(e) = InProcess::seed(dir, file, size).await {
-        let message = format!("{e:#}");
-        progress(&format!("in-process store FAILED: {message}"));
-        return names
-            .iter()
-            .map(|&(direct, consumer, name)| {
-                let cache = if direct { Cache::Cold } else { Cache::Warm };
-                Row::new(
-                    name,
-                    describe(direct, consumer),
-                    cache,
-                    Err(message.clone()),
-                )
-            })
-            .collect();
-    }
-    let _ = evict_path(file, false);
     let mut rows = Vec::new();
     for direct_io in [true, false] {
-        let opened = InProcess::open(dir, direct_io, size).await;
-        let opened = match opened {
-            Ok(store) if !direct_io => store.get(Consumer::Plain).await.map(|_| store),
-            other => other,
+        let opened = if stored {
+            match InProcess::open(data_dir, direct_io, size).await {
+                Ok(store) if !direct_io => store.get(Consumer::Plain).await.map(|_| store),
+                other => other,
+            }
+        } else {
+            Err(anyhow::anyhow!("quarryd did not store the file"))
         };
         for &(direct, consumer, name) in names.iter().filter(|n| n.0 == direct_io) {
             let cache = if direct { Cache::Cold } else { Cache::Warm };

@@ -3,6 +3,9 @@
 //! plain GETs; one GET through the grep kernel (count mode) probes whether quarryd runs
 //! kernels on a GET.
 //!
+//! The object quarryd stores is the file of the scenario: its data file is what fio and the
+//! baselines read, and what the in-process store opens after quarryd stopped.
+//!
 //! quarryd runs twice on the same data dir: with `direct_io = true` (its default) for the
 //! cold rows, its data files also evicted before every run, and with `direct_io = false` for
 //! the warm rows, after one untimed GET has pulled the data into the page cache.
@@ -11,14 +14,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use bytes::Bytes;
 use futures::StreamExt as _;
 use reqwest::Client;
 use rusty_s3::{Bucket, Credentials, S3Action as _, UrlStyle};
-use tokio::io::AsyncReadExt as _;
 
 use super::cpu::{own_cpu, process_cpu};
-use super::data::{BLOCK, NEEDLE, expected_count};
+use super::data::{self, NEEDLE, expected_count};
 use super::report::Sample;
 use crate::scenario::page_cache::{evict_path, files_under};
 use crate::scenario::quarryd::QuarrydProcess;
@@ -108,8 +109,9 @@ impl Quarry {
         })
     }
 
-    /// Creates the bucket and PUTs `file` into it, streamed from the disk.
-    pub async fn store(&self, file: &Path) -> Result<()> {
+    /// Creates the bucket and PUTs the scenario's bytes into it (generated, streamed), then
+    /// returns the one data file that holds them: every other reader reads that file.
+    pub async fn store(&self) -> Result<PathBuf> {
         let url = self
             .bucket
             .create_bucket(&self.credentials)
@@ -125,18 +127,6 @@ impl Quarry {
             "CreateBucket answered {}",
             response.status()
         );
-        let reader = tokio::fs::File::open(file)
-            .await
-            .with_context(|| format!("failed to open {}", file.display()))?;
-        let chunks = futures::stream::try_unfold(reader, |mut reader| async move {
-            let mut buf = vec![0u8; BLOCK];
-            let n = reader.read(&mut buf).await?;
-            if n == 0 {
-                return Ok::<_, std::io::Error>(None);
-            }
-            buf.truncate(n);
-            Ok(Some((Bytes::from(buf), reader)))
-        });
         let url = self
             .bucket
             .put_object(Some(&self.credentials), KEY)
@@ -145,16 +135,30 @@ impl Quarry {
             .client
             .put(url)
             .header(reqwest::header::CONTENT_LENGTH, self.size)
-            .body(reqwest::Body::wrap_stream(chunks))
+            .body(reqwest::Body::wrap_stream(data::stream(self.size)?))
             .send()
             .await
             .context("PUT of the file failed")?;
         if !response.status().is_success() {
             let status = response.status();
             let body = response.text().await.unwrap_or_default();
-            bail!("PUT answered {status}: {body}");
+            bail!(
+                "PUT answered {status}: {body}; quarryd's log:\n{}",
+                self.process.log_tail()
+            );
         }
-        Ok(())
+        let files: Vec<PathBuf> = files_under(&self.data_dir.join("data"))?
+            .into_iter()
+            .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.len() == self.size))
+            .collect();
+        match files.as_slice() {
+            [one] => Ok(one.clone()),
+            other => bail!(
+                "expected one {}-byte data file under {}, found {other:?}",
+                self.size,
+                self.data_dir.display()
+            ),
+        }
     }
 
     /// Drops quarryd's data files from the page cache.

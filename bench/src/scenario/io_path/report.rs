@@ -176,9 +176,9 @@ fn median(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// What every reader of the report should know before quoting a number.
 pub const CAVEATS: [&str; 6] = [
-    "Every row reads the same bytes: the harness writes one file; fio, std::fs and tokio::fs \
-     read it, and quarryd stores a copy of it (one PUT) and serves that copy. Both files live \
-     in the same work directory, on the same disk.",
+    "Every row reads the same file: quarryd stores the object with one PUT, and fio, std::fs, \
+     tokio::fs and the in-process store read that object's data file in quarryd's data dir \
+     (quarryd serves it over HTTP).",
     "Cold: fio and quarryd (direct_io = true) read with O_DIRECT; the baselines, and \
      quarryd's data files as well, are dropped from the page cache with \
      posix_fadvise(POSIX_FADV_DONTNEED) before every cold run. Warm: the file was read once, \

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The in-process rows: Quarry's store opened in this process (io_uring engine) serving the
-//! file to a consumer without HTTP, plain (chunks counted and dropped) and through the
+//! The in-process rows: Quarry's store opened in this process (io_uring engine) on quarryd's
+//! data dir, once quarryd has stopped, serving the file to a consumer without HTTP, plain (chunks counted and dropped) and through the
 //! native grep kernel in count mode, as a function's input would reach it: GET chunks, the
 //! record framer, the kernel's CPU run.
 //!
@@ -8,15 +8,12 @@
 //! so `x-quarry-function=grep` answers 500), so these rows are where the grep count is
 //! measured; the plain rows separate the store's cost from the HTTP path's.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow, ensure};
-use bytes::Bytes;
 use futures::StreamExt as _;
 use quarry_interceptor::config::{ReadEngineChoice, StoreLimits};
-use quarry_interceptor::store::PutOptions;
 use quarry_interceptor::store::local::ReadEngineKind;
 use quarry_interceptor::{LocalStore, ObjectStore};
 use quarry_kernels::{Framer, Params};
@@ -38,7 +35,7 @@ pub enum Consumer {
     GrepCount,
 }
 
-/// The store in this process, holding the file.
+/// The store in this process, on the data dir that holds the file.
 pub struct InProcess {
     store: LocalStore,
     dir: PathBuf,
@@ -62,49 +59,7 @@ fn limits(direct_io: bool) -> StoreLimits {
 }
 
 impl InProcess {
-    /// Opens a store in `dir` and PUTs `file` (`size` bytes) into it.
-    pub async fn seed(dir: &Path, file: &Path, size: u64) -> Result<()> {
-        let store = LocalStore::open(dir, limits(true))
-            .await
-            .map_err(|e| anyhow!("the store does not open in {}: {e}", dir.display()))?;
-        store
-            .create_bucket(BUCKET)
-            .await
-            .map_err(|e| anyhow!("create bucket: {e}"))?;
-        let mut reader = std::fs::File::open(file)
-            .with_context(|| format!("failed to open {}", file.display()))?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-        let feeder = tokio::task::spawn_blocking(move || {
-            loop {
-                let mut buf = vec![0u8; BLOCK];
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => return,
-                    Ok(n) => n,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                };
-                buf.truncate(n);
-                if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                    return;
-                }
-            }
-        });
-        let body = tokio_stream_from(rx);
-        let options = PutOptions {
-            expected_len: Some(size),
-            ..PutOptions::default()
-        };
-        store
-            .put_object(BUCKET, KEY, body, options)
-            .await
-            .map_err(|e| anyhow!("PUT into the in-process store: {e}"))?;
-        feeder.await.context("the file reader panicked")?;
-        Ok(())
-    }
-
-    /// Reopens the seeded store with `direct_io`; fails unless it reads with io_uring.
+    /// Opens quarryd's data dir (quarryd stopped) with `direct_io`; fails unless it reads with io_uring.
     pub async fn open(dir: &Path, direct_io: bool, size: u64) -> Result<Self> {
         let store = LocalStore::open(dir, limits(direct_io))
             .await
@@ -200,11 +155,4 @@ impl InProcess {
             client_cpu_seconds: None,
         })
     }
-}
-
-/// The receiver as the boxed body stream `put_object` takes.
-fn tokio_stream_from(
-    mut rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-) -> quarry_interceptor::store::BodyStream {
-    Box::pin(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
