@@ -20,7 +20,9 @@ use quarry_interceptor::metrics::{FunctionMetrics, S3Metrics};
 use quarry_interceptor::s3::{S3Frontend, S3ServiceConfig, build_service};
 use quarry_interceptor::triggers::{TriggerError, TriggerSet};
 use quarry_interceptor::{LocalStore, ObjectStore, StoreError};
-use quarry_offload::{Backend, BackendError, WasmBackend};
+use quarry_offload::{
+    Backend, BackendError, NativeBackend, Scheduler, SchedulerMetrics, WasmBackend,
+};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -77,6 +79,9 @@ pub enum StartError {
         "failed to start the WebAssembly worker pool; lower functions.wasm.max_instances or functions.wasm.max_memory if memory cannot be reserved"
     )]
     Wasm(#[source] BackendError),
+    /// The native-kernel worker pool could not be started.
+    #[error("failed to start the native kernel worker pool (functions.native)")]
+    Native(#[source] BackendError),
     /// A deployed function could not be loaded.
     #[error("failed to load the deployed functions from {path}")]
     Functions {
@@ -200,8 +205,28 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
             .await
             .map_err(StartError::Join)??
     };
-    let backend: Arc<dyn Backend> = parts.wasm;
     let registry = Registry::new();
+    let native = NativeBackend::new(&cfg.functions.native).map_err(StartError::Native)?;
+    let mut backends: Vec<Arc<dyn Backend>> = vec![Arc::new(native), parts.wasm];
+    backends.extend(
+        opencl
+            .backends
+            .into_iter()
+            .map(|b| Arc::new(b) as Arc<dyn Backend>),
+    );
+    let scheduler_metrics = SchedulerMetrics::register(&registry).map_err(StartError::Metrics)?;
+    let scheduler = Arc::new(
+        Scheduler::new(backends, cfg.functions.scheduler.clone()).with_metrics(scheduler_metrics),
+    );
+    if cfg.functions.scheduler.calibrate {
+        // In the background: jobs are placed on default rates until it is done, and on
+        // measured ones from then on.
+        let scheduler = Arc::clone(&scheduler);
+        tokio::spawn(async move {
+            scheduler.calibrate_builtin().await;
+        });
+    }
+    let backend: Arc<dyn Backend> = Arc::clone(&scheduler) as Arc<dyn Backend>;
     registry
         .register(Box::new(io_metrics))
         .map_err(StartError::Metrics)?;
@@ -263,6 +288,7 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
         info,
         hooks,
         parts.kernels,
+        scheduler,
     );
 
     let settings = HttpSettings {

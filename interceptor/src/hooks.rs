@@ -22,7 +22,7 @@ use futures::StreamExt;
 use quarry_offload::pipeline::{self, Running};
 use quarry_offload::{
     Backend, BucketAccess, ChunkStream, Effects, Flow, HostError, InvocationContext, Job,
-    ObjectFacts,
+    ObjectFacts, Policy,
 };
 
 use crate::events::{Deliver, EventQueue, EventRecord};
@@ -79,6 +79,24 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// Where `stage` may run: the request's policy, else the trigger's, else the function's,
+    /// else `auto`. Texts were checked when they were given; one that no longer parses (an
+    /// older catalog) counts as `auto`, with a warning.
+    pub fn policy_for(&self, stage: &Deployed) -> Policy {
+        let Some(text) = self
+            .explicit_backend_class
+            .as_deref()
+            .or(self.trigger_backend_class.as_deref())
+            .or(stage.record.backend_class.as_deref())
+        else {
+            return Policy::Auto;
+        };
+        text.parse().unwrap_or_else(|e| {
+            tracing::warn!(function = %stage.record.name, "placement policy ignored: {e}");
+            Policy::Auto
+        })
+    }
+
     /// `name@vN` of each stage, comma-separated: the value of `x-quarry-function` in responses.
     pub fn label(&self) -> String {
         self.stages
@@ -236,6 +254,7 @@ impl Hooks {
                 let mut params = deployed.record.params.clone();
                 params.extend(chain.trigger_params.clone());
                 params.extend(chain.explicit_params.clone());
+                let policy = chain.policy_for(deployed);
                 Job {
                     function: Arc::clone(&deployed.spec),
                     context: InvocationContext {
@@ -246,7 +265,7 @@ impl Hooks {
                     flow,
                     effects: Arc::clone(&effects),
                     bucket: (!deployed.spec.permissions.is_empty()).then(|| Arc::clone(&bucket)),
-                    policy: quarry_offload::Policy::default(),
+                    policy,
                 }
             })
             .collect();

@@ -129,6 +129,7 @@ fn function_error(e: &FunctionError) -> AdminResponse {
         | FunctionError::Compile { .. }
         | FunctionError::LimitTooLarge { .. }
         | FunctionError::KernelName { .. }
+        | FunctionError::BadPolicy { .. }
         | FunctionError::KernelParams { .. } => StatusCode::BAD_REQUEST,
         FunctionError::NoSuchFunction { .. } | FunctionError::NoSuchKernel { .. } => {
             StatusCode::NOT_FOUND

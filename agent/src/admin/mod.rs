@@ -9,6 +9,7 @@
 //! - `GET /v1/buckets`: `[{"name", "created_unix"}]`.
 //! - `PUT|GET|DELETE /v1/functions/{name}`, `GET /v1/functions`: deployed functions (the
 //!   body of a `PUT` is the package, at most [`MAX_PACKAGE_BYTES`]).
+//! - `GET /v1/devices`: the backends jobs are placed on, with load and measured rates.
 //! - `GET /v1/kernels`, `GET|PUT|DELETE /v1/kernels/{name}`: the built-in and registered
 //!   kernels; a `PUT` registers an OpenCL kernel (the body is its source or binary).
 //! - `POST /v1/triggers`, `GET /v1/triggers`, `DELETE /v1/triggers/{id}`.
@@ -18,12 +19,14 @@
 //! request or package, 404 for an unknown name or id, 409 for a conflict, 413 for a body over
 //! the limit, 500 for the node's own failures.
 
+mod devices;
 mod events;
 mod functions;
 mod kernels;
 mod status;
 mod triggers;
 
+pub use self::devices::{DeviceListing, RateListing};
 pub use self::functions::{FunctionDetails, MAX_PACKAGE_BYTES};
 pub use self::status::{DiskUsage, NodeStatus};
 
@@ -39,6 +42,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use quarry_interceptor::ObjectStore;
 use quarry_interceptor::functions::NodeKernels;
 use quarry_interceptor::hooks::Hooks;
+use quarry_offload::Scheduler;
 
 use crate::config::Secret;
 
@@ -66,6 +70,8 @@ struct AdminState {
     hooks: Arc<Hooks>,
     /// The node's kernels, for registering and removing user kernels.
     kernels: Arc<NodeKernels>,
+    /// Places jobs on the node's backends (`/v1/devices`).
+    scheduler: Arc<Scheduler>,
     /// Held while a function is deleted or a trigger added, so that a trigger can never come
     /// to name a function deleted at the same moment.
     catalog_edit: tokio::sync::Mutex<()>,
@@ -96,6 +102,7 @@ impl AdminService {
         info: NodeInfo,
         hooks: Arc<Hooks>,
         kernels: Arc<NodeKernels>,
+        scheduler: Arc<Scheduler>,
     ) -> Self {
         let started = tokio::time::Instant::now();
         Self {
@@ -107,6 +114,7 @@ impl AdminService {
                 started,
                 hooks,
                 kernels,
+                scheduler,
                 catalog_edit: tokio::sync::Mutex::new(()),
             }),
         }
@@ -146,6 +154,7 @@ impl AdminService {
             (&Method::PUT, ["functions", name]) => functions::deploy(&state, name, req).await,
             (&Method::GET, ["functions", name]) => functions::show(&state, name),
             (&Method::DELETE, ["functions", name]) => functions::remove(&state, name).await,
+            (&Method::GET, ["devices"]) => devices::list(&state),
             (&Method::GET, ["kernels"]) => kernels::list(&state),
             (&Method::GET, ["kernels", name]) => kernels::show(&state, name),
             (&Method::PUT, ["kernels", name]) => kernels::register(&state, name, req).await,

@@ -7,6 +7,7 @@
 //! `quarryd` generated in its data directory, so on the node itself no setup is needed.
 
 mod admin;
+mod devices;
 mod events;
 mod functions;
 mod invoke;
@@ -221,6 +222,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KernelCommand,
     },
+    /// List the backends jobs are placed on, with their load and calibrated rates.
+    Devices {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `quarry kernel ...`.
@@ -279,8 +286,8 @@ pub enum FunctionCommand {
         /// Bind this kernel (built-in or registered; `quarry kernel ls`) instead of a module.
         #[arg(long)]
         kernel: Option<String>,
-        /// Where it runs: auto, a device class (cpu, gpu, fpga, csd), require:CLASS or
-        /// prefer:CLASS.
+        /// Where it runs: auto, a device class (cpu, gpu, fpga, csd), require:CLASS,
+        /// prefer:CLASS or backend:ID (`quarry devices` lists the ids).
         #[arg(long)]
         backend_class: Option<String>,
         /// Memory limit (e.g. 64MiB; default: the manifest's, else 64MiB).
@@ -342,7 +349,7 @@ pub enum TriggerCommand {
         #[arg(long, value_enum, default_value_t = RangeArg::Refuse)]
         range: RangeArg,
         /// Where its functions run: auto, a device class (cpu, gpu, fpga, csd),
-        /// require:CLASS or prefer:CLASS.
+        /// require:CLASS, prefer:CLASS or backend:ID (`quarry devices` lists the ids).
         #[arg(long)]
         backend_class: Option<String>,
     },
@@ -433,6 +440,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Events { command } => events::run(&AdminClient::from_cli(&cli)?, command).await,
         Command::Kernel { command } => kernels::run(&AdminClient::from_cli(&cli)?, command).await,
+        Command::Devices { json } => devices::run(&AdminClient::from_cli(&cli)?, *json).await,
     }
 }
 

@@ -120,6 +120,9 @@ pub fn validate(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<(), ConfigErr
 
     // The lower crates check their own sections; their messages name the keys too.
     problems.extend(cfg.functions.wasm.problems());
+    problems.extend(cfg.functions.opencl.problems());
+    problems.extend(cfg.functions.native.problems());
+    problems.extend(cfg.functions.scheduler.problems());
     problems.extend(cfg.events.problems());
 
     if problems.is_empty() {
@@ -206,6 +209,29 @@ mod tests {
                 .any(|p| p.contains("functions.wasm.max_instances"))
         );
         assert!(problems.iter().any(|p| p.contains("events.max_attempts")));
+    }
+
+    #[test]
+    fn offload_sections_are_checked_with_the_rest() {
+        let mut cfg = QuarryConfig::default();
+        cfg.functions.opencl.in_flight = 0;
+        cfg.functions.native.workers = Some(0);
+        cfg.functions.scheduler.calibration_size = bytesize::ByteSize::b(10);
+        let ConfigError::Invalid { problems } = validate(&cfg, &MapEnv::default()).unwrap_err()
+        else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        for key in [
+            "functions.opencl.in_flight",
+            "functions.native.workers",
+            "functions.scheduler.calibration_size",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(key)),
+                "{key}: {problems:?}"
+            );
+        }
     }
 
     #[test]

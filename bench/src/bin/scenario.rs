@@ -9,6 +9,8 @@
 //! cargo run --release -p quarry-bench --bin scenario -- kernels --size 256MiB \
 //!     --out bench/reports/kernels.json
 //! cargo run --release -p quarry-bench --bin scenario -- io-path --out bench/reports/io_path.json
+//! cargo run --release -p quarry-bench --bin scenario -- scheduler \
+//!     --out bench/reports/scheduler.json
 //! ```
 //!
 //! (How to start the two Ceph peers, and what `functions` needs built: the crate docs.)
@@ -22,7 +24,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
-use quarry_bench::scenario::{self, Cli, functions, io_path, kernels, table};
+use quarry_bench::scenario::{self, Cli, functions, io_path, kernels, scheduler, table};
 use serde::Serialize;
 
 #[tokio::main]
@@ -52,6 +54,13 @@ async fn main() -> Result<ExitCode> {
             write_report(&options.out, &report)?;
             io_path::write_table(&report, &mut stdout)?;
             (options.out, report.summary.failed_targets)
+        }
+        Cli::Scheduler(options) => {
+            let report = scheduler::run_scheduler(&options).await?;
+            write_report(&options.out, &report)?;
+            scheduler::write_table(&report, &mut stdout)?;
+            // Misses are reported, not treated as errors.
+            (options.out, 0)
         }
     };
     writeln!(stdout, "report: {}", out.display())?;

@@ -30,6 +30,7 @@ pub mod quarryd;
 pub mod ratios;
 pub mod report;
 pub mod s3;
+pub mod scheduler;
 pub mod table;
 pub mod target;
 

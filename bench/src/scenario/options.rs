@@ -32,6 +32,9 @@ pub enum Cli {
     /// tokio::fs, and quarryd GETs (plain and through the grep kernel), cold and warm, all on
     /// one file; bandwidth and CPU seconds per GB.
     IoPath(super::io_path::IoPathOptions),
+    /// Placement: over input sizes x built-in kernels x this machine's backends (native CPU,
+    /// OpenCL devices), how often the scheduler's pick is the backend that finishes first.
+    Scheduler(super::scheduler::SchedulerOptions),
 }
 
 /// One system the `s3` scenario measures.

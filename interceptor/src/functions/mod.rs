@@ -163,6 +163,15 @@ pub enum FunctionError {
         #[source]
         source: quarry_kernels::KernelError,
     },
+    /// The placement policy does not parse.
+    #[error("function {name}: {source}")]
+    BadPolicy {
+        /// The function.
+        name: String,
+        /// What is wrong.
+        #[source]
+        source: quarry_offload::PolicyError,
+    },
     /// No function by that name.
     #[error("no function named {name:?} is deployed")]
     NoSuchFunction {
@@ -299,6 +308,7 @@ impl FunctionRegistry {
         options: DeployOptions,
     ) -> Result<FunctionRecord, FunctionError> {
         self.check_deploy_name(name)?;
+        Self::check_policy(name, &options)?;
         let package = package::unpack(bytes)?;
         let manifest = package.manifest;
         if let Some(m) = &manifest.name
@@ -365,6 +375,7 @@ impl FunctionRegistry {
         options: DeployOptions,
     ) -> Result<FunctionRecord, FunctionError> {
         self.check_deploy_name(name)?;
+        Self::check_policy(name, &options)?;
         let Some(k) = self.kernels.kernel(kernel) else {
             return Err(FunctionError::NoSuchKernel {
                 name: kernel.to_owned(),
@@ -510,6 +521,17 @@ impl FunctionRegistry {
         }
         tracing::info!(function = %name, "deleted function");
         Ok(deployed.record.clone())
+    }
+
+    fn check_policy(name: &str, options: &DeployOptions) -> Result<(), FunctionError> {
+        if let Some(text) = &options.backend_class {
+            text.parse::<quarry_offload::Policy>()
+                .map_err(|source| FunctionError::BadPolicy {
+                    name: name.to_owned(),
+                    source,
+                })?;
+        }
+        Ok(())
     }
 
     fn check_deploy_name(&self, name: &str) -> Result<(), FunctionError> {

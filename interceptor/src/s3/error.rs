@@ -130,8 +130,11 @@ pub fn function_error(err: &quarry_offload::BackendError) -> S3Error {
             e.set_status_code(http::StatusCode::INTERNAL_SERVER_ERROR);
             e
         }
-        BackendError::BadParams { .. } | BackendError::NoBackend { .. } => {
+        BackendError::BadParams { .. } => {
             S3Error::with_message(S3ErrorCode::InvalidArgument, err.to_string())
+        }
+        BackendError::NoBackend { .. } => {
+            S3Error::with_message(S3ErrorCode::InvalidRequest, err.to_string())
         }
         BackendError::Unsupported { .. } | BackendError::Setup { .. } => {
             error!(error = %err, "function could not start");

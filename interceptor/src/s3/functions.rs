@@ -183,11 +183,10 @@ impl S3Frontend {
             out.content_length = None;
         }
         insert_header(&mut resp_headers, "x-quarry-function", &chain.label());
-        insert_header(
-            &mut resp_headers,
-            "x-quarry-backend",
-            hooks.backend().id().0.as_str(),
-        );
+        let backend = effects
+            .backend()
+            .unwrap_or_else(|| hooks.backend().id().clone());
+        insert_header(&mut resp_headers, "x-quarry-backend", backend.0.as_str());
         let mut resp = S3Response::new(out);
         resp.headers = resp_headers;
         if content_range.is_some() {
@@ -223,7 +222,7 @@ impl S3Frontend {
             Origin::Explicit => "invoke",
         };
         let (running, effects) = hooks.start(&chain, event, Flow::Write, facts, body);
-        options.late_metadata = Some(effects);
+        options.late_metadata = Some(Arc::clone(&effects));
         let stored = self
             .store
             .put_object(bucket, key, running.output, options)
@@ -248,6 +247,9 @@ impl S3Frontend {
             ..Default::default()
         });
         insert_header(&mut resp.headers, "x-quarry-function", &chain.label());
+        if let Some(backend) = effects.backend() {
+            insert_header(&mut resp.headers, "x-quarry-backend", backend.0.as_str());
+        }
         Ok(resp)
     }
 

@@ -90,6 +90,14 @@ impl S3Frontend {
                 "functions are not enabled on this node"
             ));
         };
+        if let Some(text) = &explicit.backend_class {
+            text.parse::<quarry_offload::Policy>().map_err(|e| {
+                S3Error::with_message(
+                    S3ErrorCode::InvalidArgument,
+                    format!("{}: {e}", super::params::BACKEND_CLASS),
+                )
+            })?;
+        }
         let chain = hooks
             .sync_chain(bucket, key, event, &explicit.functions, &explicit.params)
             .map_err(|e| hook_error(&e))?;

@@ -304,6 +304,10 @@ impl TriggerSet {
                 "no function named {missing:?} is deployed (quarry fn deploy)"
             )));
         }
+        if let Some(text) = &spec.backend_class {
+            text.parse::<quarry_offload::Policy>()
+                .map_err(|e| invalid(e.to_string()))?;
+        }
         if spec.range == RangePolicy::Transformed && spec.event != Event::AfterGet {
             return Err(invalid(
                 "range = transformed applies to after-get triggers only".to_owned(),

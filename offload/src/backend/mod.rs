@@ -355,6 +355,10 @@ pub trait Backend: Send + Sync + 'static {
     fn link(&self) -> Option<Link> {
         None
     }
+    /// One line describing it for device listings (`quarry devices`).
+    fn describe(&self) -> String {
+        format!("{} backend", self.class())
+    }
     /// Runs `job` over `input`, writing output into `out` as it is produced. Output ends when
     /// this returns (the sink is dropped); on failure after output began, the caller ends the
     /// stream with an error item.

@@ -44,7 +44,6 @@ impl Scheduler {
         let large = usize::try_from(self.config.calibration_size.as_u64())
             .unwrap_or(usize::MAX)
             .max(64 * 1024);
-        let input = synthetic_input(large);
         for kernel in kernels {
             let name = kernel.info().name.to_string();
             let spec = Arc::new(FunctionSpec {
@@ -54,7 +53,8 @@ impl Scheduler {
                 permissions: Vec::new(),
                 variants: vec![Variant::Kernel(Arc::clone(kernel))],
             });
-            let params = calibration_params(kernel.info());
+            let params = sample_params(kernel.info());
+            let input = sample_input(kernel.info(), large);
             for backend in &self.backends {
                 if backend.variant_for(&spec).is_none() {
                     continue;
@@ -204,36 +204,74 @@ fn pieces(input: Bytes) -> ChunkStream {
     }))
 }
 
-/// Text shaped like a CSV log: lines of a few fields, so every framing finds records.
-fn synthetic_input(len: usize) -> Bytes {
-    let mut out = Vec::with_capacity(len + 64);
+/// The record shape a kernel reads, judged from its parameters: a `column` parameter means
+/// CSV with a header, a `field` parameter JSON lines, anything else text lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SampleShape {
+    Text,
+    Csv,
+    Jsonl,
+}
+
+fn sample_shape(info: &KernelInfo) -> SampleShape {
+    if info.params.iter().any(|p| p.name == "column") {
+        SampleShape::Csv
+    } else if info.params.iter().any(|p| p.name == "field") {
+        SampleShape::Jsonl
+    } else {
+        SampleShape::Text
+    }
+}
+
+/// About `len` bytes (whole records, never more) of synthetic input of the shape `info`'s
+/// kernel reads: records `id, name, score, note` where `name` is `quarry-0` .. `quarry-9`, so
+/// [`sample_params`] select one record in ten. Calibration measures on it; benchmarks may too.
+pub fn sample_input(info: &KernelInfo, len: usize) -> Bytes {
+    let shape = sample_shape(info);
+    let mut out = Vec::with_capacity(len + 128);
+    if shape == SampleShape::Csv {
+        out.extend_from_slice(b"id,name,score,note\n");
+    }
     let mut i: u64 = 0;
     while out.len() < len {
-        let line = format!(
-            "{i},quarry-{},{},\"node {} ok\"\n",
-            i % 97,
-            (i * 7919) % 100_000,
-            i % 13
-        );
+        let (name, score, node) = (i % 10, (i * 7919) % 100_000, i % 13);
+        let line = match shape {
+            SampleShape::Csv | SampleShape::Text => {
+                format!("{i},quarry-{name},{score},\"node {node} ok\"\n")
+            }
+            SampleShape::Jsonl => format!(
+                "{{\"id\":{i},\"name\":\"quarry-{name}\",\"score\":{score},\"note\":\"node {node} ok\"}}\n"
+            ),
+        };
         out.extend_from_slice(line.as_bytes());
         i += 1;
     }
-    out.truncate(len);
+    let cut = out[..len.min(out.len())]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    out.truncate(cut);
     Bytes::from(out)
 }
 
-/// Values for the parameters a kernel requires (those without defaults): plausible values of
-/// each type that match the synthetic input.
-fn calibration_params(info: &KernelInfo) -> Vec<(String, String)> {
+/// Values for the parameters `info`'s kernel requires (those without defaults) that fit
+/// [`sample_input`]: `column` / `field` name the `name` column or key, text parameters match
+/// one record in ten, other types take their least value.
+pub fn sample_params(info: &KernelInfo) -> Vec<(String, String)> {
+    let shape = sample_shape(info);
     info.params
         .iter()
-        .filter(|p| p.default.is_none())
+        .filter(|p| p.default.is_none() || (shape != SampleShape::Text && p.name == "value"))
         .map(|p| {
-            let value = match p.ty {
-                ParamType::Text => "quarry".to_owned(),
-                ParamType::Bool => "false".to_owned(),
-                ParamType::UInt { min, max } => 1u64.clamp(min, max).to_string(),
-                ParamType::Choice(words) => words.first().copied().unwrap_or_default().to_owned(),
+            let value = match (p.name, p.ty) {
+                ("column" | "field", _) => "name".to_owned(),
+                ("value", _) if shape != SampleShape::Text => "quarry-7".to_owned(),
+                (_, ParamType::Text) => "quarry-7,".to_owned(),
+                (_, ParamType::Bool) => "false".to_owned(),
+                (_, ParamType::UInt { min, max }) => 1u64.clamp(min, max).to_string(),
+                (_, ParamType::Choice(words)) => {
+                    words.first().copied().unwrap_or_default().to_owned()
+                }
             };
             (p.name.to_owned(), value)
         })
@@ -245,15 +283,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn synthetic_input_has_the_asked_length_and_many_lines() {
-        let input = synthetic_input(100_000);
-        assert_eq!(input.len(), 100_000);
+    fn every_builtin_kernel_binds_to_the_sample_params_and_finds_records() {
+        for kernel in quarry_kernels::builtin() {
+            let info = kernel.info();
+            let input = sample_input(info, 100_000);
+            assert!(
+                input.len() <= 100_000 && input.len() > 99_000,
+                "{}",
+                input.len()
+            );
+            assert_eq!(input.last(), Some(&b'\n'));
+            let params = quarry_kernels::Params::new(sample_params(info))
+                .validate(info)
+                .unwrap();
+            kernel.bind(&params).unwrap();
+        }
+    }
+
+    #[test]
+    fn sample_text_has_many_lines() {
+        let input = sample_input(quarry_kernels::builtin()[0].info(), 100_000);
         assert!(input.iter().filter(|&&b| b == b'\n').count() > 1_000);
     }
 
     #[tokio::test]
     async fn pieces_cover_the_input_in_order() {
-        let input = synthetic_input(PIECE * 2 + 10);
+        let input = Bytes::from(vec![b'a'; PIECE * 2 + 10]);
         let got: Vec<Bytes> = pieces(input.clone()).map(|r| r.unwrap()).collect().await;
         assert_eq!(got.len(), 3);
         assert_eq!(got.concat(), input.to_vec());

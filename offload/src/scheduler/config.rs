@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Configuration of placement (`[offload.scheduler]`).
+//! Configuration of placement (`[functions.scheduler]`).
 
 use std::time::Duration;
 
@@ -40,13 +40,13 @@ impl SchedulerConfig {
         let mut out = Vec::new();
         if self.calibration_size < ByteSize::kib(64) || self.calibration_size > ByteSize::gib(1) {
             out.push(format!(
-                "offload.scheduler.calibration_size = {} must be between 64KiB and 1GiB",
+                "functions.scheduler.calibration_size = {} must be between 64KiB and 1GiB",
                 self.calibration_size
             ));
         }
         if self.calibration_budget > Duration::from_secs(600) {
             out.push(format!(
-                "offload.scheduler.calibration_budget = {:?} must be at most 10m",
+                "functions.scheduler.calibration_budget = {:?} must be at most 10m",
                 self.calibration_budget
             ));
         }

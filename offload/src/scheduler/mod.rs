@@ -18,7 +18,7 @@ mod cost;
 mod metrics;
 mod policy;
 
-pub use self::calibrate::CalibrationReport;
+pub use self::calibrate::{CalibrationReport, sample_input, sample_params};
 pub use self::config::SchedulerConfig;
 pub use self::cost::{BackendView, CostModel, Estimate, Rate};
 pub use self::metrics::{Outcome, SchedulerMetrics};
@@ -164,18 +164,23 @@ impl Scheduler {
             .enumerate()
             .filter_map(|(i, b)| b.variant_for(function).map(|v| (i, v)))
             .collect();
-        let allowed: Vec<(usize, VariantKind)> = match job.policy {
+        let allowed: Vec<(usize, VariantKind)> = match &job.policy {
             Policy::Auto => holders.clone(),
             Policy::Require(class) => holders
                 .iter()
                 .copied()
-                .filter(|(i, _)| self.backends[*i].class() == class)
+                .filter(|(i, _)| self.backends[*i].class() == *class)
+                .collect(),
+            Policy::Backend(id) => holders
+                .iter()
+                .copied()
+                .filter(|(i, _)| self.backends[*i].id() == id)
                 .collect(),
             Policy::Prefer(class) => {
                 let preferred: Vec<_> = holders
                     .iter()
                     .copied()
-                    .filter(|(i, _)| self.backends[*i].class() == class)
+                    .filter(|(i, _)| self.backends[*i].class() == *class)
                     .collect();
                 if preferred.is_empty() {
                     holders.clone()
@@ -241,7 +246,7 @@ impl Scheduler {
         };
         BackendError::NoBackend {
             function: job.function.label(),
-            policy: job.policy,
+            policy: job.policy.clone(),
             available,
         }
     }

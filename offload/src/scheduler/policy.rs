@@ -3,15 +3,17 @@
 //! and from function and trigger settings.
 //!
 //! Text forms (case-insensitive): `auto`; a device class alone (`gpu`), which requires it;
-//! `require:CLASS`; `prefer:CLASS`. Classes are `cpu`, `gpu`, `fpga`, `csd`.
+//! `require:CLASS`; `prefer:CLASS`; `backend:ID`, which pins one backend by its id (as
+//! `quarry devices` lists them, e.g. `opencl-cpu-0`, `native`). Classes are `cpu`, `gpu`,
+//! `fpga`, `csd`.
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::backend::{DeviceClass, UnknownDeviceClass};
+use crate::backend::{BackendId, DeviceClass, UnknownDeviceClass};
 
 /// Where a job may run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub enum Policy {
     /// Wherever the cost model expects it to finish first.
     #[default]
@@ -20,14 +22,16 @@ pub enum Policy {
     Require(DeviceClass),
     /// On the fastest backend of this class if one holds a variant, otherwise as `Auto`.
     Prefer(DeviceClass),
+    /// Only on the backend with this id (tests, benchmarks, and pinning a job to a device).
+    Backend(BackendId),
 }
 
 impl Policy {
     /// Whether a backend of `class` may run the job at all.
-    pub fn allows(self, class: DeviceClass) -> bool {
+    pub fn allows(&self, class: DeviceClass) -> bool {
         match self {
-            Self::Require(c) => c == class,
-            Self::Auto | Self::Prefer(_) => true,
+            Self::Require(c) => *c == class,
+            Self::Auto | Self::Prefer(_) | Self::Backend(_) => true,
         }
     }
 }
@@ -38,6 +42,7 @@ impl fmt::Display for Policy {
             Self::Auto => f.write_str("auto"),
             Self::Require(c) => write!(f, "require:{c}"),
             Self::Prefer(c) => write!(f, "prefer:{c}"),
+            Self::Backend(id) => write!(f, "backend:{id}"),
         }
     }
 }
@@ -45,7 +50,7 @@ impl fmt::Display for Policy {
 /// Text that is not a policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid backend policy {given:?}: {reason}; expected auto, a device class (cpu, gpu, fpga, csd), require:CLASS or prefer:CLASS"
+    "invalid backend policy {given:?}: {reason}; expected auto, a device class (cpu, gpu, fpga, csd), require:CLASS, prefer:CLASS or backend:ID"
 )]
 pub struct PolicyError {
     /// The text given.
@@ -77,9 +82,23 @@ impl FromStr for Policy {
             Some((mode, word)) if mode.trim().eq_ignore_ascii_case("prefer") => {
                 class(word).map(Self::Prefer)
             }
+            Some((mode, id)) if mode.trim().eq_ignore_ascii_case("backend") => {
+                let id = id.trim();
+                if id.is_empty() {
+                    return Err(PolicyError {
+                        given: s.to_owned(),
+                        reason: "backend: needs a backend id (`quarry devices` lists them)"
+                            .to_owned(),
+                    });
+                }
+                Ok(Self::Backend(BackendId(id.to_owned())))
+            }
             Some((mode, _)) => Err(PolicyError {
                 given: s.to_owned(),
-                reason: format!("unknown mode {:?} (use require or prefer)", mode.trim()),
+                reason: format!(
+                    "unknown mode {:?} (use require, prefer or backend)",
+                    mode.trim()
+                ),
             }),
         }
     }
@@ -98,6 +117,10 @@ mod tests {
             (" require:fpga ", Policy::Require(DeviceClass::Fpga)),
             ("prefer:csd", Policy::Prefer(DeviceClass::Csd)),
             ("Prefer:CPU", Policy::Prefer(DeviceClass::Cpu)),
+            (
+                "backend:opencl-cpu-0",
+                Policy::Backend(BackendId("opencl-cpu-0".to_owned())),
+            ),
         ];
         for (text, want) in cases {
             assert_eq!(text.parse::<Policy>(), Ok(want), "{text}");

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Configuration of the native-kernel worker pool (`[offload.native]`).
+//! Configuration of the native-kernel worker pool (`[functions.native]`).
 
 use std::time::Duration;
 
@@ -46,19 +46,19 @@ impl NativeConfig {
         let mut out = Vec::new();
         if matches!(self.workers, Some(n) if n == 0 || n > 1024) {
             out.push(format!(
-                "offload.native.workers = {} must be between 1 and 1024 (or unset: one per core)",
+                "functions.native.workers = {} must be between 1 and 1024 (or unset: one per core)",
                 self.workers.unwrap_or_default()
             ));
         }
         if self.max_queued > 100_000 {
             out.push(format!(
-                "offload.native.max_queued = {} must be at most 100000",
+                "functions.native.max_queued = {} must be at most 100000",
                 self.max_queued
             ));
         }
         if self.max_record < ByteSize::kib(1) || self.max_record > ByteSize::gib(1) {
             out.push(format!(
-                "offload.native.max_record = {} must be between 1KiB and 1GiB",
+                "functions.native.max_record = {} must be between 1KiB and 1GiB",
                 self.max_record
             ));
         }

@@ -105,6 +105,13 @@ impl Backend for NativeBackend {
         DeviceClass::Cpu
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "native CPU kernels on {} worker threads",
+            self.config().effective_workers()
+        )
+    }
+
     fn variant_for(&self, function: &FunctionSpec) -> Option<VariantKind> {
         function
             .variants

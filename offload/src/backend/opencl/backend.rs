@@ -131,6 +131,14 @@ impl Backend for OpenClBackend {
         self.kernel_for(function).map(|_| VariantKind::OpenCl)
     }
 
+    fn describe(&self) -> String {
+        let text = self.device.info().to_string();
+        match text.split_once(": ") {
+            Some((_, rest)) => format!("OpenCL {rest}"),
+            None => format!("OpenCL {text}"),
+        }
+    }
+
     fn load(&self) -> Load {
         let capacity = self.config.slots.max(1);
         Load {

@@ -251,6 +251,13 @@ impl Backend for WasmBackend {
         DeviceClass::Cpu
     }
 
+    fn describe(&self) -> String {
+        format!(
+            "WebAssembly functions, up to {} instances at once",
+            self.config().max_instances
+        )
+    }
+
     fn variant_for(&self, function: &FunctionSpec) -> Option<VariantKind> {
         function
             .variants
