@@ -21,8 +21,8 @@ use bytes::Bytes;
 use futures::StreamExt;
 use quarry_offload::pipeline::{self, Running};
 use quarry_offload::{
-    Backend, BucketAccess, ChunkStream, Effects, Flow, HostError, InvocationContext, Job,
-    ObjectFacts, Policy,
+    Backend, BackendId, BucketAccess, ChunkStream, DataLocation, Effects, Flow, HostError,
+    InvocationContext, Job, ObjectFacts, Policy,
 };
 
 use crate::events::{Deliver, EventQueue, EventRecord};
@@ -118,6 +118,8 @@ pub struct Hooks {
     backend: Arc<dyn Backend>,
     store: Arc<dyn ObjectStore>,
     metrics: Option<FunctionMetrics>,
+    /// Buckets placed on a device's namespace, by bucket name.
+    placement: BTreeMap<String, BackendId>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -142,6 +144,24 @@ impl Hooks {
             backend,
             store,
             metrics: None,
+            placement: BTreeMap::new(),
+        }
+    }
+
+    /// Places `bucket`'s objects on the namespace of device `device` for the cost model: a
+    /// chain reading them starts with its input on that device.
+    #[must_use]
+    pub fn with_placement(mut self, placement: BTreeMap<String, BackendId>) -> Self {
+        self.placement = placement;
+        self
+    }
+
+    /// Where a chain's first stage finds its input: on the bucket's device when the flow
+    /// reads the stored object, otherwise (a request body) the host.
+    fn input_location(&self, bucket: &str, flow: Flow) -> DataLocation {
+        match (flow, self.placement.get(bucket)) {
+            (Flow::Read | Flow::AfterWrite, Some(device)) => DataLocation::Device(device.clone()),
+            _ => DataLocation::Host,
         }
     }
 
@@ -247,10 +267,12 @@ impl Hooks {
             store: Arc::clone(&self.store),
             bucket: facts.bucket.clone(),
         });
+        let first_input = self.input_location(&facts.bucket, flow);
         let jobs = chain
             .stages
             .iter()
-            .map(|deployed| {
+            .enumerate()
+            .map(|(stage, deployed)| {
                 let mut params = deployed.record.params.clone();
                 params.extend(chain.trigger_params.clone());
                 params.extend(chain.explicit_params.clone());
@@ -261,6 +283,12 @@ impl Hooks {
                         event: event.to_owned(),
                         facts: facts.clone(),
                         params,
+                        // Later stages read the previous stage's output in host memory.
+                        location: if stage == 0 {
+                            first_input.clone()
+                        } else {
+                            DataLocation::Host
+                        },
                     },
                     flow,
                     effects: Arc::clone(&effects),

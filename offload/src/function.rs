@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::backend::BackendId;
 use crate::backend::wasm::WasmModule;
+use crate::backend::{BackendId, DataLocation};
 
 /// Per-function limits, enforced by the backend that runs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +161,9 @@ pub struct InvocationContext {
     pub facts: ObjectFacts,
     /// Parameters after precedence (function defaults, then trigger, then request).
     pub params: BTreeMap<String, String>,
+    /// Where the job's input sits: on a device's namespace when the job reads an object of a
+    /// bucket placed there, otherwise the host.
+    pub location: DataLocation,
 }
 
 impl InvocationContext {
@@ -209,6 +212,8 @@ pub struct Effects {
     state: Mutex<EffectState>,
     /// The backend the scheduler placed the job on, set before output starts.
     backend: Mutex<Option<BackendId>>,
+    /// Simulated device time of the jobs that reported one, summed over a chain's stages.
+    device_time: Mutex<Option<Duration>>,
 }
 
 /// The collected effects; see [`Effects`].
@@ -258,6 +263,24 @@ impl Effects {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Adds a modelled device's time for one job (the `x-quarry-device-time` header); set by
+    /// simulated-device backends before their output is released.
+    pub fn add_device_time(&self, time: Duration) {
+        let mut slot = self
+            .device_time
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Some(slot.unwrap_or_default() + time);
+    }
+
+    /// The summed device time of the jobs on modelled devices so far, if any ran on one.
+    pub fn device_time(&self) -> Option<Duration> {
+        *self
+            .device_time
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sets a response header, replacing an earlier value of the same name.

@@ -21,10 +21,12 @@ pub use self::backend::native::{NativeBackend, NativeConfig};
 pub use self::backend::opencl::{
     DeviceInfo, OpenClBackend, OpenClUnavailable, UserKernel, UserKernelError, UserKernelSpec,
 };
+pub use self::backend::sim::{SimDeviceBackend, SimDeviceConfig, SimDeviceError};
 pub use self::backend::wasm::{CompileError, WasmBackend};
 pub use self::backend::{
-    Backend, BackendError, BackendId, ChunkStream, DeviceClass, FunctionFailure, Job, Link, Load,
-    OutputSink, RunReport, UnknownDeviceClass, VariantKind,
+    Backend, BackendError, BackendId, ChunkStream, DataLocation, Demand, DeviceClass,
+    DeviceEstimate, FunctionFailure, Job, Link, Load, OutputSink, RunReport, UnknownDeviceClass,
+    VariantKind,
 };
 pub use self::config::{OffloadConfig, OpenClConfig, WasmConfig};
 pub use self::function::{

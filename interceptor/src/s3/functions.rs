@@ -10,7 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use md5::{Digest, Md5};
-use quarry_offload::{ChunkStream, Flow, ObjectFacts};
+use quarry_offload::{ChunkStream, Effects, Flow, ObjectFacts};
 use s3s::dto::{GetObjectOutput, PutObjectOutput};
 use s3s::{S3Error, S3ErrorCode, S3Response, S3Result};
 
@@ -187,6 +187,7 @@ impl S3Frontend {
             .backend()
             .unwrap_or_else(|| hooks.backend().id().clone());
         insert_header(&mut resp_headers, "x-quarry-backend", backend.0.as_str());
+        insert_device_time(&mut resp_headers, &effects);
         let mut resp = S3Response::new(out);
         resp.headers = resp_headers;
         if content_range.is_some() {
@@ -250,6 +251,7 @@ impl S3Frontend {
         if let Some(backend) = effects.backend() {
             insert_header(&mut resp.headers, "x-quarry-backend", backend.0.as_str());
         }
+        insert_device_time(&mut resp.headers, &effects);
         Ok(resp)
     }
 
@@ -384,6 +386,14 @@ pub(super) fn apply_function_headers(
                 }
             }
         }
+    }
+}
+
+/// `x-quarry-device-time`: the simulated device time of the chain's jobs on modelled devices,
+/// in whole microseconds; absent when none ran on one.
+fn insert_device_time(map: &mut HeaderMap, effects: &Effects) {
+    if let Some(time) = effects.device_time() {
+        insert_header(map, "x-quarry-device-time", &time.as_micros().to_string());
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod native;
 pub mod opencl;
+pub mod sim;
 pub mod wasm;
 
 use std::fmt;
@@ -117,6 +118,73 @@ impl Link {
     }
 }
 
+/// Where a job's input bytes sit, as the cost model sees them.
+///
+/// Objects in a bucket placed on a device's namespace sit on that device: a backend that runs
+/// there reads them in place, every other backend first pays the device's host read (its flash
+/// and its link). The bytes themselves may still come from the node's own store; the location
+/// only decides what the model charges.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum DataLocation {
+    /// In host memory or the node's own store: no device in the way.
+    #[default]
+    Host,
+    /// On the namespace of the device backend with this id.
+    Device(BackendId),
+}
+
+impl DataLocation {
+    /// Whether the bytes sit on the device backend `id`.
+    pub fn is_on(&self, id: &BackendId) -> bool {
+        matches!(self, Self::Device(d) if d == id)
+    }
+}
+
+impl fmt::Display for DataLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Host => f.write_str("host"),
+            Self::Device(id) => write!(f, "device:{id}"),
+        }
+    }
+}
+
+/// What a backend's own device model is asked to cost: one job's work, its sizes and where its
+/// input sits (see [`Backend::estimate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Demand<'a> {
+    /// The work: a kernel's name (`builtin-grep`), or a function's for WebAssembly.
+    pub work: &'a str,
+    /// Input bytes.
+    pub input_bytes: u64,
+    /// Expected output bytes (the input times the selectivity the scheduler expects).
+    pub output_bytes: u64,
+    /// Where the input sits.
+    pub location: &'a DataLocation,
+}
+
+/// A device model's estimate of one job, by part. The parts add up to the time until the job
+/// would finish; a pipelined device attributes each stage's share of the overlapped total to
+/// the part it belongs to, so nothing is counted twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeviceEstimate {
+    /// Waiting behind the commands already on the device.
+    pub queue_wait: Duration,
+    /// Getting the input to the engines: flash reads, or the link from the host.
+    pub transfer_in: Duration,
+    /// Device memory and the engines running the work.
+    pub compute: Duration,
+    /// The result crossing the link to the host.
+    pub transfer_out: Duration,
+}
+
+impl DeviceEstimate {
+    /// The time until the job would finish.
+    pub fn total(&self) -> Duration {
+        self.queue_wait + self.transfer_in + self.compute + self.transfer_out
+    }
+}
+
 /// How busy a backend is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Load {
@@ -203,6 +271,9 @@ pub struct RunReport {
     pub cpu_time: Duration,
     /// Wall-clock time from start to end.
     pub wall_time: Duration,
+    /// The time the device would have taken, for backends whose device is modelled rather
+    /// than present (queue wait included); `None` where the wall time is the device's.
+    pub device_time: Option<Duration>,
 }
 
 /// How a function failed. Each variant is a value the S3 front end turns into an error naming
@@ -358,6 +429,28 @@ pub trait Backend: Send + Sync + 'static {
     /// One line describing it for device listings (`quarry devices`).
     fn describe(&self) -> String {
         format!("{} backend", self.class())
+    }
+    /// The backend's own model of `demand`, used by the scheduler instead of calibrated rates
+    /// when present; `None` (the default) for backends that are measured.
+    fn estimate(&self, demand: &Demand<'_>) -> Option<DeviceEstimate> {
+        let _ = demand;
+        None
+    }
+    /// The time for the host to read `bytes` held on this device's namespace (what a job on
+    /// another backend pays before its input is in host memory); `None` (the default) for
+    /// backends that hold no data.
+    fn host_read_time(&self, bytes: u64) -> Option<Duration> {
+        let _ = bytes;
+        None
+    }
+    /// Whether automatic placement (policy `auto`) may give it a job whose input sits at
+    /// `location`. A storage device answers `false` for data that is not on it: its link and
+    /// engines serve its own namespace, and shipping host data into a drive competes with
+    /// that drive's storage traffic, which a per-job estimate cannot see. Policies that name
+    /// its class or id still reach it.
+    fn accepts_auto(&self, location: &DataLocation) -> bool {
+        let _ = location;
+        true
     }
     /// Runs `job` over `input`, writing output into `out` as it is produced. Output ends when
     /// this returns (the sink is dropped); on failure after output began, the caller ends the

@@ -10,11 +10,17 @@
 //!
 //! Measured wall times include the link; the model subtracts its transfer estimate before
 //! learning a compute rate, so the link is never counted twice.
+//!
+//! A backend with a device model of its own (a simulated device) answers for itself through
+//! `Backend::estimate`; its parts replace the calibrated ones. When the job's input sits on a
+//! device's namespace, every other backend first pays that device's host read: added to its
+//! transfer in, and, for a backend that streams host memory in place (the CPU backends), partly
+//! hidden behind its compute the way a two-stage pipeline overlaps ([`Estimate::overlap`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::backend::{BackendId, DeviceClass, Link, Load, RunReport, VariantKind};
+use crate::backend::{BackendId, DeviceClass, DeviceEstimate, Link, Load, RunReport, VariantKind};
 
 /// Weight of a new measurement in the moving averages.
 const EWMA_WEIGHT: f64 = 0.3;
@@ -23,6 +29,8 @@ const EWMA_WEIGHT: f64 = 0.3;
 const MAX_RATE: f64 = 1e12;
 /// The slowest throughput ever believed (bytes/s).
 const MIN_RATE: f64 = 1e3;
+/// The piece size a streamed read overlaps compute in (as the device models pipeline).
+const STREAM_CHUNK: u64 = 4 << 20;
 
 /// What running one kind of work on one backend costs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -120,14 +128,50 @@ pub struct Estimate {
     pub compute: Duration,
     /// Moving the result back.
     pub transfer_out: Duration,
+    /// Time of the transfer in hidden behind compute (input streamed from a device while the
+    /// backend works on what has arrived); subtracted from the sum of the parts.
+    pub overlap: Duration,
     /// Whether the rate was measured (calibration or finished jobs) rather than assumed.
     pub measured: bool,
+    /// Whether the backend's own device model gave the parts (see `Backend::estimate`).
+    pub modelled: bool,
 }
 
 impl Estimate {
     /// The estimated time until the job finishes.
     pub fn total(&self) -> Duration {
-        self.queue_wait + self.transfer_in + self.compute + self.transfer_out
+        (self.queue_wait + self.transfer_in + self.compute + self.transfer_out)
+            .saturating_sub(self.overlap)
+    }
+
+    /// The estimate a backend's device model gave.
+    pub fn modelled(view: BackendView<'_>, parts: DeviceEstimate) -> Self {
+        Self {
+            backend: view.id.clone(),
+            class: view.class,
+            variant: view.variant,
+            queue_wait: parts.queue_wait,
+            transfer_in: parts.transfer_in,
+            compute: parts.compute,
+            transfer_out: parts.transfer_out,
+            overlap: Duration::ZERO,
+            measured: false,
+            modelled: true,
+        }
+    }
+
+    /// Adds a device's host read of the `bytes` of input before they reach this backend. A
+    /// backend that `streams` (works on host memory as pieces arrive) overlaps the read with
+    /// its compute as a two-stage pipeline in pieces of 4 MiB: the shorter of the two is
+    /// hidden but for one piece's worth.
+    pub fn add_host_read(&mut self, read: Duration, bytes: u64, streams: bool) {
+        self.transfer_in += read;
+        if streams {
+            let pieces = bytes.div_ceil(STREAM_CHUNK).max(1);
+            let shorter = read.min(self.compute);
+            let one_piece = shorter.div_f64(pieces as f64);
+            self.overlap += shorter.saturating_sub(one_piece);
+        }
     }
 }
 
@@ -210,8 +254,20 @@ impl CostModel {
             transfer_in,
             compute,
             transfer_out,
+            overlap: Duration::ZERO,
             measured: rate.samples > 0,
+            modelled: false,
         }
+    }
+
+    /// Output bytes per input byte of `work`, as measured on the backend that ran it most;
+    /// `None` before any job of it finished.
+    pub fn out_ratio(&self, work: &str) -> Option<f64> {
+        self.rates
+            .iter()
+            .filter(|((w, _), rate)| w == work && rate.samples > 0)
+            .max_by(|(ka, a), (kb, b)| a.samples.cmp(&b.samples).then_with(|| kb.1.cmp(&ka.1)))
+            .map(|(_, rate)| rate.out_ratio)
     }
 
     /// Folds in a finished job of `work` on `backend` (whose link is `link`).

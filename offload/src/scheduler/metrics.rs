@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Placement metrics: jobs, bytes and busy time by backend and kernel, queue depth by backend.
+//! Placement metrics: jobs, bytes and busy time by backend and kernel, queue depth by backend,
+//! simulated device time by backend and work.
 //!
 //! The agent owns the registry; the scheduler updates these on every job. Label values come
 //! from bounded sets: backend ids found at start, deployed kernel and function names, and the
@@ -65,6 +66,9 @@ pub struct SchedulerMetrics {
     /// `quarry_offload_queue_depth{backend}`: jobs running or waiting, at the last placement
     /// or completion on that backend.
     pub queue_depth: IntGaugeVec,
+    /// `quarry_offload_device_seconds_total{backend, work}`: simulated device time of finished
+    /// jobs on modelled devices (queue wait included).
+    pub device_seconds: CounterVec,
 }
 
 impl SchedulerMetrics {
@@ -105,17 +109,26 @@ impl SchedulerMetrics {
             ),
             &["backend"],
         )?;
+        let device_seconds = CounterVec::new(
+            Opts::new(
+                "quarry_offload_device_seconds_total",
+                "simulated device time of finished jobs on modelled devices, by backend and work",
+            ),
+            &["backend", "work"],
+        )?;
         registry.register(Box::new(jobs.clone()))?;
         registry.register(Box::new(bytes_in.clone()))?;
         registry.register(Box::new(bytes_out.clone()))?;
         registry.register(Box::new(busy.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
+        registry.register(Box::new(device_seconds.clone()))?;
         Ok(Self {
             jobs,
             bytes_in,
             bytes_out,
             busy,
             queue_depth,
+            device_seconds,
         })
     }
 
@@ -147,6 +160,11 @@ impl SchedulerMetrics {
             self.busy
                 .with_label_values(&labels)
                 .inc_by(report.wall_time.as_secs_f64());
+            if let Some(device) = report.device_time {
+                self.device_seconds
+                    .with_label_values(&labels)
+                    .inc_by(device.as_secs_f64());
+            }
         }
     }
 }

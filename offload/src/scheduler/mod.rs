@@ -29,8 +29,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::backend::{
-    Backend, BackendError, BackendId, ChunkStream, DeviceClass, Job, Link, Load, OutputSink,
-    RunReport, VariantKind,
+    Backend, BackendError, BackendId, ChunkStream, DataLocation, Demand, DeviceClass, Job, Link,
+    Load, OutputSink, RunReport, VariantKind,
 };
 use crate::function::{FunctionSpec, Variant};
 
@@ -192,17 +192,25 @@ impl Scheduler {
         if allowed.is_empty() {
             return Err(self.no_backend(job, &holders));
         }
+        let location = &job.context.location;
+        let allowed = automatic_only(&self.backends, &job.policy, location, allowed);
         let input_bytes = job
             .context
             .facts
             .size
             .unwrap_or(self.config.default_input_size.as_u64());
         let work = work_name(function, allowed[0].1);
+        // The device the input sits on, if any: every other backend pays its host read.
+        let source = match location {
+            DataLocation::Host => None,
+            DataLocation::Device(id) => self.backends.iter().find(|b| b.id() == id),
+        };
         let model = self.model();
         let candidates: Vec<Estimate> = allowed
             .iter()
             .map(|&(i, variant)| {
                 let b = &self.backends[i];
+                let work = work_name(function, variant);
                 let view = BackendView {
                     id: b.id(),
                     class: b.class(),
@@ -210,7 +218,26 @@ impl Scheduler {
                     load: b.load(),
                     link: b.link(),
                 };
-                model.estimate(&work_name(function, variant), input_bytes, view)
+                let ratio = model
+                    .out_ratio(&work)
+                    .unwrap_or_else(|| prior_out_ratio(function));
+                let demand = Demand {
+                    work: &work,
+                    input_bytes,
+                    output_bytes: scale(input_bytes, ratio),
+                    location,
+                };
+                let mut estimate = match b.estimate(&demand) {
+                    Some(parts) => Estimate::modelled(view, parts),
+                    None => model.estimate(&work, input_bytes, view),
+                };
+                if let Some(read) = source
+                    .filter(|s| s.id() != b.id())
+                    .and_then(|s| s.host_read_time(input_bytes))
+                {
+                    estimate.add_host_read(read, input_bytes, view.link.is_none());
+                }
+                estimate
             })
             .collect();
         drop(model);
@@ -250,6 +277,51 @@ impl Scheduler {
             available,
         }
     }
+}
+
+/// The candidates automatic placement may use for input at `location`: backends that decline
+/// such work under `auto` (`Backend::accepts_auto`: a storage device for data not on it) are
+/// dropped unless the policy names their class or id, or nothing would be left.
+fn automatic_only(
+    backends: &[Arc<dyn Backend>],
+    policy: &Policy,
+    location: &DataLocation,
+    allowed: Vec<(usize, VariantKind)>,
+) -> Vec<(usize, VariantKind)> {
+    let named = |b: &dyn Backend| match policy {
+        Policy::Require(class) | Policy::Prefer(class) => *class == b.class(),
+        Policy::Backend(id) => id == b.id(),
+        Policy::Auto => false,
+    };
+    let kept: Vec<_> = allowed
+        .iter()
+        .copied()
+        .filter(|&(i, _)| {
+            let b = backends[i].as_ref();
+            named(b) || b.accepts_auto(location)
+        })
+        .collect();
+    if kept.is_empty() { allowed } else { kept }
+}
+
+/// Output per input byte expected of a function before any job of it finished: a reduction's
+/// result is small, anything else is assumed as large as its input.
+fn prior_out_ratio(function: &FunctionSpec) -> f64 {
+    let reduces = function.variants.iter().any(
+        |v| matches!(v, Variant::Kernel(k) if k.info().shape == quarry_kernels::Shape::Reduce),
+    );
+    if reduces { 0.0 } else { 1.0 }
+}
+
+/// `bytes` times `ratio`, in whole bytes.
+fn scale(bytes: u64, ratio: f64) -> u64 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a non-negative estimate; the float-to-int cast saturates"
+    )]
+    let scaled = (bytes as f64 * ratio.max(0.0)) as u64;
+    scaled
 }
 
 /// The name rates are kept under: a kernel's name for kernel variants (so every function
@@ -341,13 +413,16 @@ fn log_placement(job: &Job, placement: &Placement) {
         work = %placement.work,
         policy = %job.policy,
         input_bytes = placement.input_bytes,
+        location = %job.context.location,
         backend = %c.backend,
         total_us = c.total().as_micros(),
         queue_us = c.queue_wait.as_micros(),
         transfer_in_us = c.transfer_in.as_micros(),
         compute_us = c.compute.as_micros(),
         transfer_out_us = c.transfer_out.as_micros(),
+        overlap_us = c.overlap.as_micros(),
         measured = c.measured,
+        modelled = c.modelled,
         others = %others.join(" "),
         "placed job"
     );

@@ -11,4 +11,5 @@ mod kernels_diff;
 mod native;
 mod opencl;
 mod scheduler;
+mod sim;
 mod wasm;

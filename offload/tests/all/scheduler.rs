@@ -145,6 +145,7 @@ impl Backend for Synthetic {
             bytes_out: bytes,
             cpu_time: Duration::ZERO,
             wall_time: self.modelled_wall(bytes, bytes),
+            device_time: None,
         })
     }
 }

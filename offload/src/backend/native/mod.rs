@@ -135,6 +135,21 @@ impl Backend for NativeBackend {
         input: ChunkStream,
         out: OutputSink,
     ) -> Result<RunReport, BackendError> {
-        run::run(self, job, input, out).await
+        run::run(self, &self.id, job, input, out).await
+    }
+}
+
+impl NativeBackend {
+    /// Runs `job` on this pool's workers as the backend `name`: a simulated device's fixed
+    /// programs are the kernels' CPU implementations, run here for their real output bytes,
+    /// with reports and errors naming the device. The pool's queue bounds apply as usual.
+    pub(crate) async fn run_as(
+        &self,
+        name: &BackendId,
+        job: Job,
+        input: ChunkStream,
+        out: OutputSink,
+    ) -> Result<RunReport, BackendError> {
+        run::run(self, name, job, input, out).await
     }
 }

@@ -14,7 +14,9 @@ use tokio::time::Instant;
 
 use super::NativeBackend;
 use super::work::{Counters, Work, WorkFailure};
-use crate::backend::{BackendError, ChunkStream, FunctionFailure, Job, OutputSink, RunReport};
+use crate::backend::{
+    BackendError, BackendId, ChunkStream, FunctionFailure, Job, OutputSink, RunReport,
+};
 use crate::function::{FunctionLimits, Variant};
 
 /// Input pieces buffered between the input stream and the worker.
@@ -23,14 +25,17 @@ const INPUT_DEPTH: usize = 4;
 /// What the worker sends back: its counters and outcome, or the panic that ended it.
 type Outcome = Result<(Counters, Result<(), WorkFailure>), Box<dyn Any + Send>>;
 
+/// Runs `job` on `backend`'s workers; reports and errors name `name` (the native backend's
+/// own id, or that of a simulated device whose fixed programs run here).
 pub(super) async fn run(
     backend: &NativeBackend,
+    name: &BackendId,
     job: Job,
     mut input: ChunkStream,
     out: OutputSink,
 ) -> Result<RunReport, BackendError> {
     let label = job.function.label();
-    let backend_name = backend.id.0.clone();
+    let backend_name = name.0.clone();
     let failed = |cause: FunctionFailure| BackendError::FunctionFailed {
         function: label.clone(),
         backend: backend_name.clone(),
@@ -100,6 +105,7 @@ pub(super) async fn run(
         bytes_out: counters.bytes_out,
         cpu_time: counters.busy,
         wall_time: started.elapsed(),
+        device_time: None,
     };
     let result = match outcome {
         Ending::Timeout => Err(failed(FunctionFailure::Timeout {

@@ -156,6 +156,7 @@ pub(super) async fn run(
         bytes_out: stats.bytes_out,
         cpu_time: std::time::Duration::ZERO,
         wall_time: started.elapsed(),
+        device_time: None,
     };
     match outcome {
         Ok(Ok(stats)) => {

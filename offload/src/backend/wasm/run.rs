@@ -151,6 +151,7 @@ pub(super) async fn run(
         bytes_out: streams.bytes_out.load(Ordering::Relaxed),
         cpu_time: store.data().cpu.used(),
         wall_time: started.elapsed(),
+        device_time: None,
     };
     let host = store.data();
     let window_copied = host.calls.window.copied_bytes();
