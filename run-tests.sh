@@ -161,7 +161,8 @@ run_e2e() {
   for b in "$QUARRY_E2E_QUARRYD" "$QUARRY_E2E_QUARRY_CLI"; do
     [[ -x "$b" ]] || { echo "run-tests: $b missing: run the build step first" >&2; return 1; }
   done
-  "$PY" -m pytest -p no:cacheprovider agent/tests/e2e
+  # PoCL is installed above: a test that needs an OpenCL device fails without one.
+  QUARRY_REQUIRE_OPENCL=1 "$PY" -m pytest -p no:cacheprovider agent/tests/e2e
 }
 
 step setup setup
