@@ -31,6 +31,7 @@ pub mod ratios;
 pub mod report;
 pub mod s3;
 pub mod scheduler;
+pub mod sim_hw;
 pub mod table;
 pub mod target;
 
