@@ -3,9 +3,9 @@
 //! through `LocalStore` under each read engine, against a plain sequential read of the same
 //! data file.
 //!
-//! - `uring_direct`: `store.read_engine = "uring"` with `O_DIRECT` (the default where the
-//!   filesystem takes it): reads go to the device whatever the page cache holds.
-//! - `uring_buffered`: io_uring through the page cache (`direct_io = false`).
+//! - `uring_direct`: `store.read_engine = "uring"` with `direct_io = "always"`: reads go to
+//!   the device whatever the page cache holds.
+//! - `uring_buffered`: io_uring through the page cache (`direct_io = "never"`).
 //! - `pread`: the fallback engine (pread on the blocking pool, through the page cache).
 //! - `std_fs_read`: `std::fs::File::read` of the store's data file into one reused 1 MiB
 //!   buffer, the baseline.
@@ -28,7 +28,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt as _;
-use quarry_interceptor::config::{ReadEngineChoice, StoreLimits};
+use quarry_interceptor::config::{DirectIo, ReadEngineChoice, StoreLimits};
 use quarry_interceptor::store::PutOptions;
 use quarry_interceptor::store::local::ReadEngineKind;
 use quarry_interceptor::store::testing::pattern;
@@ -96,7 +96,11 @@ fn read_engine(c: &mut Criterion) {
 fn limits(engine: ReadEngineChoice, direct_io: bool) -> StoreLimits {
     StoreLimits {
         read_engine: engine,
-        direct_io,
+        direct_io: if direct_io {
+            DirectIo::Always
+        } else {
+            DirectIo::Never
+        },
         ..StoreLimits::default()
     }
 }
@@ -160,7 +164,8 @@ fn open(rt: &Runtime, dir: &Path, engine: ReadEngineChoice, direct: bool) -> Loc
     };
     assert_eq!(info.engine, want, "{info}");
     assert_eq!(
-        info.direct_io, direct,
+        info.direct_io == DirectIo::Always,
+        direct,
         "the bench disk must take O_DIRECT: {info}"
     );
     store

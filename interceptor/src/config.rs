@@ -37,11 +37,11 @@ pub struct StoreLimits {
     /// most this size is read whole when its object is opened. A multiple of 4 KiB (the
     /// `O_DIRECT` alignment), between 4 KiB and [`StoreLimits::READ_BUFFER_SIZE_CEILING`].
     pub read_buffer_size: ByteSize,
-    /// Read bodies larger than one buffer with `O_DIRECT` (past the page cache, straight into
-    /// the pool's buffers) where the filesystem allows it; a filesystem that refuses it
-    /// (tmpfs) is read through the page cache. Smaller bodies always go through the page
-    /// cache, where hot small objects stay.
-    pub direct_io: bool,
+    /// When bodies larger than one buffer are read with `O_DIRECT` (past the page cache,
+    /// straight into the pool's buffers) rather than through the page cache (see
+    /// [`DirectIo`]). A filesystem that refuses `O_DIRECT` (tmpfs) is always read through the
+    /// page cache, and so are smaller bodies, where hot small objects stay.
+    pub direct_io: DirectIo,
 }
 
 impl StoreLimits {
@@ -100,6 +100,63 @@ pub enum ReadEngineChoice {
     Pread,
 }
 
+/// When the io_uring engine reads a large body with `O_DIRECT` (`store.direct_io`).
+///
+/// Written as a string; `true` and `false` are taken too, as `"always"` and `"never"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectIo {
+    /// Per object, from its page-cache residency when it is opened: a body whose sampled
+    /// pages are mostly cached is read through the page cache (a warm GET is served from
+    /// memory), any other with `O_DIRECT`.
+    #[default]
+    Auto,
+    /// Always `O_DIRECT`, cached or not: a large scan never touches the page cache.
+    Always,
+    /// Never `O_DIRECT`: every read goes through the page cache.
+    Never,
+}
+
+impl DirectIo {
+    /// The setting's name in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Always => "always",
+            Self::Never => "never",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DirectIo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DirectIo;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"auto\", \"always\" or \"never\"")
+            }
+
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<DirectIo, E> {
+                Ok(if v { DirectIo::Always } else { DirectIo::Never })
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DirectIo, E> {
+                match v {
+                    "auto" => Ok(DirectIo::Auto),
+                    "always" => Ok(DirectIo::Always),
+                    "never" => Ok(DirectIo::Never),
+                    other => Err(E::custom(format!(
+                        "store.direct_io is \"{other}\"; use \"auto\", \"always\" or \"never\""
+                    ))),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 impl Default for StoreLimits {
     fn default() -> Self {
         Self {
@@ -111,7 +168,7 @@ impl Default for StoreLimits {
             read_depth: 8,
             read_buffers: 64,
             read_buffer_size: ByteSize::mib(1),
-            direct_io: true,
+            direct_io: DirectIo::Auto,
         }
     }
 }
@@ -155,10 +212,32 @@ mod tests {
         assert_eq!(limits.read_engine, ReadEngineChoice::Pread);
         assert_eq!((limits.read_depth, limits.read_buffers), (16, 32));
         assert_eq!(limits.read_buffer_size, ByteSize::kib(256));
-        assert!(!limits.direct_io);
+        assert_eq!(limits.direct_io, DirectIo::Never, "false is never");
         assert!(limits.read_path_problems().is_empty());
         let unknown = toml::from_str::<StoreLimits>("read_engine = \"spdk\"");
         assert!(unknown.is_err(), "an engine outside the set is refused");
+    }
+
+    #[test]
+    fn direct_io_takes_its_names_and_the_old_booleans() {
+        let parse = |v: &str| toml::from_str::<StoreLimits>(&format!("direct_io = {v}"));
+        for (text, want) in [
+            ("\"auto\"", DirectIo::Auto),
+            ("\"always\"", DirectIo::Always),
+            ("\"never\"", DirectIo::Never),
+            ("true", DirectIo::Always),
+            ("false", DirectIo::Never),
+        ] {
+            assert_eq!(parse(text).unwrap().direct_io, want, "{text}");
+        }
+        assert_eq!(StoreLimits::default().direct_io, DirectIo::Auto);
+        let err = parse("\"sometimes\"").unwrap_err().to_string();
+        assert!(
+            err.contains("store.direct_io is \"sometimes\"") && err.contains("\"always\""),
+            "the error names the key and the choices: {err}"
+        );
+        let written = toml::to_string(&StoreLimits::default()).unwrap();
+        assert!(written.contains("direct_io = \"auto\""), "{written}");
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! file is the file every reader reads start to end, `--runs` times each:
 //! - fio with `--ioengine=io_uring --direct=1 --bs=1M --iodepth=32 --rw=read`: the ceiling;
 //! - `std::fs` and `tokio::fs` in this process, cold (evicted before each run) and warm;
-//! - quarryd serving it over HTTP, cold (O_DIRECT, data files evicted) and warm
-//!   (buffered, page cache);
+//! - quarryd serving it over HTTP with its default `direct_io = "auto"`, cold (data files
+//!   evicted, so it reads with O_DIRECT) and warm (read once through the page cache, so it
+//!   reads from there);
 //! - Quarry's store in this process (io_uring) on the same data dir, without HTTP, plain and
 //!   through the native grep kernel in count mode, cold and warm (quarryd cannot run a kernel
 //!   on a GET yet: one probe GET records what it answers).
@@ -129,7 +130,7 @@ pub async fn run_io_path(options: &IoPathOptions) -> Result<IoPathReport> {
             runs: options.runs,
             fio_command: format!("fio {}", fio::args(Path::new("FILE"), size).join(" ")),
             baseline_buffer: data::BLOCK,
-            quarryd_store: vec![quarry::store_config(true), quarry::store_config(false)],
+            quarryd_store: vec![quarry::STORE_CONFIG.to_owned()],
             grep_pattern: data::NEEDLE,
         },
         caveats: CAVEATS.to_vec(),
@@ -212,10 +213,10 @@ where
     Ok(out)
 }
 
-/// One quarryd phase: cold (`stored` is `None`: quarryd runs with `direct_io`, stores the file
-/// first, and its data files are evicted before each run) or warm (`direct_io = false`, after
-/// one untimed GET). Its plain-GET row, failed with the error when the phase could not run,
-/// and the data file the cold phase stored.
+/// One quarryd phase (`direct_io = "auto"` both times): cold (`stored` is `None`: quarryd
+/// stores the file first, and its data files are evicted before each run) or warm (its data
+/// files read once through the page cache, then one untimed GET). Its plain-GET row, failed
+/// with the error when the phase could not run, and the data file the cold phase stored.
 async fn quarry_phase(
     options: &IoPathOptions,
     work: &Path,
@@ -223,34 +224,30 @@ async fn quarry_phase(
     stored: Option<&Path>,
     metrics: &mut Vec<String>,
 ) -> (Row, Option<PathBuf>) {
-    let direct_io = stored.is_none();
-    let (cache, name) = if direct_io {
-        (Cache::Cold, "quarry_get_cold")
+    let cold = stored.is_none();
+    let (cache, name, phase) = if cold {
+        (Cache::Cold, "quarry_get_cold", "cold")
     } else {
-        (Cache::Warm, "quarry_get_warm")
+        (Cache::Warm, "quarry_get_warm", "warm")
     };
-    let how = if direct_io {
-        "quarryd direct_io = true, its data files evicted before each run"
+    let how = if cold {
+        "quarryd direct_io = \"auto\", its data files evicted before each run (O_DIRECT)"
     } else {
-        "quarryd direct_io = false, after one untimed GET"
+        "quarryd direct_io = \"auto\", its data files read once through the page cache and \
+         one untimed GET before the runs (page cache)"
     };
     let what = format!("S3 GET over loopback, body read and dropped; {how}");
     progress(&format!("quarryd, {how}"));
     let started = async {
-        let quarry = Quarry::start(
-            &options.quarryd,
-            work,
-            data_dir,
-            direct_io,
-            options.file_size,
-        )
-        .await?;
+        let quarry =
+            Quarry::start(&options.quarryd, work, data_dir, phase, options.file_size).await?;
         let file = match stored {
             None => {
                 progress("PUT of the file");
                 quarry.store().await?
             }
             Some(file) => {
+                quarry.warm()?;
                 quarry.get(Get::Plain).await?;
                 file.to_owned()
             }
@@ -266,14 +263,13 @@ async fn quarry_phase(
             return (Row::new(name, what, cache, Err(message)), None);
         }
     };
-    let evict = || if direct_io { quarry.evict() } else { Ok(()) };
+    let evict = || if cold { quarry.evict() } else { Ok(()) };
     let row = Row::new(
         name,
         what,
         cache,
         samples(options.runs, evict, || quarry.get(Get::Plain)).await,
     );
-    let phase = if direct_io { "direct" } else { "buffered" };
     match quarry.io_metrics().await {
         Ok(lines) => metrics.extend(lines.into_iter().map(|l| format!("{phase}: {l}"))),
         Err(e) => progress(&format!("quarryd metrics FAILED: {e:#}")),
@@ -288,7 +284,7 @@ async fn quarry_phase(
 async fn probe_grep(options: &IoPathOptions, work: &Path, data_dir: &Path) -> String {
     let outcome = async {
         let quarry =
-            Quarry::start(&options.quarryd, work, data_dir, false, options.file_size).await?;
+            Quarry::start(&options.quarryd, work, data_dir, "probe", options.file_size).await?;
         let answer = quarry.get(Get::GrepCount).await;
         quarry.stop().await?;
         answer
@@ -311,51 +307,62 @@ async fn store_rows(options: &IoPathOptions, data_dir: &Path, stored: bool) -> V
         (false, Consumer::Plain, "store_get_warm"),
         (false, Consumer::GrepCount, "store_get_grep_count_warm"),
     ];
-    let describe = |direct_io: bool, consumer: Consumer| {
+    let describe = |cold: bool, consumer: Consumer| {
         let what = match consumer {
             Consumer::Plain => "GET body chunks counted and dropped",
             Consumer::GrepCount => {
                 "GET body framed into lines and fed to the native grep kernel (count)"
             }
         };
-        let how = if direct_io {
-            "io_uring with O_DIRECT, data files evicted before each run"
+        let how = if cold {
+            "io_uring, direct_io = \"auto\", data files evicted before each run (O_DIRECT)"
         } else {
-            "io_uring buffered, after one untimed GET"
+            "io_uring, direct_io = \"auto\", data files read once through the page cache \
+             first (page cache)"
         };
         format!("Quarry's store in this process on quarryd's data dir, no HTTP: {what}; {how}")
     };
     let size = options.file_size;
     let mut rows = Vec::new();
-    for direct_io in [true, false] {
-        let opened = if stored {
-            match InProcess::open(data_dir, direct_io, size).await {
-                Ok(store) if !direct_io => store.get(Consumer::Plain).await.map(|_| store),
-                other => other,
-            }
-        } else {
-            Err(anyhow::anyhow!("quarryd did not store the file"))
-        };
-        for &(direct, consumer, name) in names.iter().filter(|n| n.0 == direct_io) {
-            let cache = if direct { Cache::Cold } else { Cache::Warm };
+    let opened = if stored {
+        InProcess::open(data_dir, size).await
+    } else {
+        Err(anyhow::anyhow!("quarryd did not store the file"))
+    };
+    for cold_phase in [true, false] {
+        if let (Ok(store), false) = (&opened, cold_phase)
+            && let Err(e) = store.warm()
+        {
+            progress(&format!("warming the data files FAILED: {e:#}"));
+        }
+        for &(cold, consumer, name) in names.iter().filter(|n| n.0 == cold_phase) {
+            let cache = if cold { Cache::Cold } else { Cache::Warm };
             progress(&format!("in-process store: {name}"));
             let result = match &opened {
                 Ok(store) => {
-                    let evict = || if direct { store.evict() } else { Ok(()) };
+                    let evict = || if cold { store.evict() } else { Ok(()) };
+                    let before = store.bodies();
                     let out = samples(options.runs, evict, || store.get(consumer)).await;
-                    // The store hands out the buffers its engine filled: nothing is copied.
+                    let after = store.bodies();
+                    let (direct, cached) = (after.0 - before.0, after.1 - before.1);
+                    // The store hands out the buffers its engine filled: nothing is copied;
+                    // and "auto" reads cold bodies with O_DIRECT, warm ones from the cache.
                     match out {
                         Ok(_) if store.copied_bytes() != 0 => Err(format!(
                             "the store copied {} body bytes; file bodies must leave in the \
                              engine's buffers",
                             store.copied_bytes()
                         )),
+                        Ok(_) if (direct > 0 && !cold) || (cached > 0 && cold) => Err(format!(
+                            "{direct} bodies read with O_DIRECT and {cached} through the page \
+                             cache: direct_io = \"auto\" chose against the residency"
+                        )),
                         other => other,
                     }
                 }
                 Err(e) => Err(format!("{e:#}")),
             };
-            rows.push(Row::new(name, describe(direct, consumer), cache, result));
+            rows.push(Row::new(name, describe(cold, consumer), cache, result));
         }
     }
     rows

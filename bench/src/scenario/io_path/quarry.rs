@@ -6,9 +6,10 @@
 //! The object quarryd stores is the file of the scenario: its data file is what fio and the
 //! baselines read, and what the in-process store opens after quarryd stopped.
 //!
-//! quarryd runs twice on the same data dir: with `direct_io = true` (its default) for the
-//! cold rows, its data files also evicted before every run, and with `direct_io = false` for
-//! the warm rows, after one untimed GET has pulled the data into the page cache.
+//! quarryd runs twice on the same data dir, both times with its default `direct_io = "auto"`
+//! (each large body read with `O_DIRECT` unless it is mostly in the page cache): for the cold
+//! rows its data files are evicted before every run, so it reads with `O_DIRECT`; for the warm
+//! rows they are read once through the page cache first, so it serves them from memory.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,6 +23,17 @@ use super::cpu::{own_cpu, process_cpu};
 use super::data::{self, NEEDLE, expected_count};
 use super::report::Sample;
 use crate::scenario::page_cache::{evict_path, files_under};
+
+/// Reads every data file under `data_dir` once, start to end, through the page cache.
+pub fn warm_files(data_dir: &Path) -> Result<()> {
+    for file in files_under(&data_dir.join("data"))? {
+        let mut f = std::fs::File::open(&file)
+            .with_context(|| format!("failed to open {}", file.display()))?;
+        std::io::copy(&mut f, &mut std::io::sink())
+            .with_context(|| format!("failed to read {}", file.display()))?;
+    }
+    Ok(())
+}
 use crate::scenario::quarryd::QuarrydProcess;
 use crate::scenario::s3::S3Endpoint;
 
@@ -43,10 +55,8 @@ pub enum Get {
     GrepCount,
 }
 
-/// quarryd's store settings for one phase, as TOML.
-pub fn store_config(direct_io: bool) -> String {
-    format!("[store]\nread_engine = \"auto\"\ndirect_io = {direct_io}\n")
-}
+/// quarryd's store settings, as TOML (its defaults, spelled out).
+pub const STORE_CONFIG: &str = "[store]\nread_engine = \"auto\"\ndirect_io = \"auto\"\n";
 
 /// A running quarryd holding the file, with a client for it.
 pub struct Quarry {
@@ -68,17 +78,16 @@ impl std::fmt::Debug for Quarry {
 }
 
 impl Quarry {
-    /// Starts quarryd on `data_dir` with `direct_io`, logging to `log`.
+    /// Starts quarryd on `data_dir`, its config and log in `work` named after `phase`.
     pub async fn start(
         binary: &Path,
         work: &Path,
         data_dir: &Path,
-        direct_io: bool,
+        phase: &str,
         size: u64,
     ) -> Result<Self> {
-        let phase = if direct_io { "direct" } else { "buffered" };
         let config = work.join(format!("quarryd-{phase}.toml"));
-        std::fs::write(&config, store_config(direct_io))
+        std::fs::write(&config, STORE_CONFIG)
             .with_context(|| format!("failed to write {}", config.display()))?;
         let log = work.join(format!("quarryd-{phase}.log"));
         let process =
@@ -167,6 +176,11 @@ impl Quarry {
             evict_path(&file, false)?;
         }
         Ok(())
+    }
+
+    /// Reads quarryd's data files once through the page cache, so they are cached.
+    pub fn warm(&self) -> Result<()> {
+        warm_files(&self.data_dir)
     }
 
     /// One GET of the file, timed, with quarryd's and this process's CPU time.

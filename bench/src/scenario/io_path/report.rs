@@ -179,11 +179,11 @@ pub const CAVEATS: [&str; 6] = [
     "Every row reads the same file: quarryd stores the object with one PUT, and fio, std::fs, \
      tokio::fs and the in-process store read that object's data file in quarryd's data dir \
      (quarryd serves it over HTTP).",
-    "Cold: fio and quarryd (direct_io = true) read with O_DIRECT; the baselines, and \
-     quarryd's data files as well, are dropped from the page cache with \
-     posix_fadvise(POSIX_FADV_DONTNEED) before every cold run. Warm: the file was read once, \
-     untimed, before the runs; quarryd runs with direct_io = false for the warm rows (O_DIRECT \
-     never hits the page cache).",
+    "Cold: the file (quarryd's data files) is dropped from the page cache with \
+     posix_fadvise(POSIX_FADV_DONTNEED) before every cold run; fio reads with O_DIRECT, and \
+     quarryd and the in-process store (direct_io = \"auto\", their default) choose O_DIRECT \
+     for it since its pages are not cached. Warm: the file was read once through the page \
+     cache, untimed, before the runs, so \"auto\" reads it from the page cache.",
     "CPU seconds are user + system time from /proc/<pid>/stat (10 ms ticks) for the baselines \
      (this process) and quarryd (the whole daemon, all threads: HTTP, store, kernels), and \
      fio's own usr_cpu + sys_cpu for fio. Quarry rows also give the client's CPU (the harness \

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow, ensure};
 use futures::StreamExt as _;
-use quarry_interceptor::config::{ReadEngineChoice, StoreLimits};
+use quarry_interceptor::config::{DirectIo, ReadEngineChoice, StoreLimits};
 use quarry_interceptor::store::local::ReadEngineKind;
 use quarry_interceptor::{LocalStore, ObjectStore};
 use quarry_kernels::{Framer, Params};
@@ -50,24 +50,26 @@ impl std::fmt::Debug for InProcess {
     }
 }
 
-fn limits(direct_io: bool) -> StoreLimits {
+/// io_uring with `direct_io = "auto"`, as quarryd runs.
+fn limits() -> StoreLimits {
     StoreLimits {
         read_engine: ReadEngineChoice::Uring,
-        direct_io,
+        direct_io: DirectIo::Auto,
         ..StoreLimits::default()
     }
 }
 
 impl InProcess {
-    /// Opens quarryd's data dir (quarryd stopped) with `direct_io`; fails unless it reads with io_uring.
-    pub async fn open(dir: &Path, direct_io: bool, size: u64) -> Result<Self> {
-        let store = LocalStore::open(dir, limits(direct_io))
+    /// Opens quarryd's data dir (quarryd stopped) with `direct_io = "auto"`; fails unless it
+    /// reads with io_uring and may use `O_DIRECT`.
+    pub async fn open(dir: &Path, size: u64) -> Result<Self> {
+        let store = LocalStore::open(dir, limits())
             .await
             .map_err(|e| anyhow!("the store does not reopen: {e}"))?;
         let info = store.read_engine();
         ensure!(
-            info.engine == ReadEngineKind::Uring && info.direct_io == direct_io,
-            "the store reads with {info}, not io_uring with direct_io = {direct_io}"
+            info.engine == ReadEngineKind::Uring && info.direct_io == DirectIo::Auto,
+            "the store reads with {info}, not io_uring with direct_io = \"auto\""
         );
         Ok(Self {
             store,
@@ -82,6 +84,17 @@ impl InProcess {
             evict_path(&file, false)?;
         }
         Ok(())
+    }
+
+    /// Reads the store's data files once through the page cache, so they are cached.
+    pub fn warm(&self) -> Result<()> {
+        super::quarry::warm_files(&self.dir)
+    }
+
+    /// Bodies read with `O_DIRECT` and through the page cache so far (its I/O counters).
+    pub fn bodies(&self) -> (u64, u64) {
+        let stats = self.store.io_stats();
+        (stats.direct_bodies, stats.cached_bodies)
     }
 
     /// Bytes the store copied on the way out so far (its I/O counters).

@@ -31,6 +31,8 @@ pub(super) struct IoCounters {
     write_bytes: AtomicU64,
     syncs: AtomicU64,
     copied_bytes: AtomicU64,
+    direct_bodies: AtomicU64,
+    cached_bodies: AtomicU64,
 }
 
 impl IoCounters {
@@ -56,6 +58,17 @@ impl IoCounters {
         self.copied_bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
 
+    /// One body larger than one buffer opened: to be read with `O_DIRECT` (`direct`) or
+    /// through the page cache.
+    pub(super) fn add_body(&self, direct: bool) {
+        let counter = if direct {
+            &self.direct_bodies
+        } else {
+            &self.cached_bodies
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The totals so far, labelled with the engine.
     pub(super) fn snapshot(&self, engine: ReadEngineKind) -> IoStats {
         IoStats {
@@ -66,6 +79,8 @@ impl IoCounters {
             write_bytes: self.write_bytes.load(Ordering::Relaxed),
             syncs: self.syncs.load(Ordering::Relaxed),
             copied_bytes: self.copied_bytes.load(Ordering::Relaxed),
+            direct_bodies: self.direct_bodies.load(Ordering::Relaxed),
+            cached_bodies: self.cached_bodies.load(Ordering::Relaxed),
         }
     }
 }
@@ -88,10 +103,16 @@ pub struct IoStats {
     /// Body bytes the store copied on their way to a consumer (inline objects only; file
     /// bodies are handed out in the buffers the engine filled).
     pub copied_bytes: u64,
+    /// Bodies larger than one buffer read with `O_DIRECT`.
+    pub direct_bodies: u64,
+    /// Bodies larger than one buffer read through the page cache (`direct_io = "never"`,
+    /// pread, a filesystem without `O_DIRECT`, or found mostly cached under `"auto"`).
+    pub cached_bodies: u64,
 }
 
 /// The store's I/O counters as Prometheus metrics, read at each scrape:
-/// `quarry_store_io_ops_total{engine, op}` (`op` = `read`, `write`, `sync`) and
+/// `quarry_store_io_ops_total{engine, op}` (`op` = `read`, `write`, `sync`, and per large
+/// body `body_direct` or `body_cached`) and
 /// `quarry_store_io_bytes_total{engine, op}` (`op` = `read`, `write`, `copied`).
 #[derive(Debug, Clone)]
 pub struct IoMetrics {
@@ -110,7 +131,8 @@ impl IoMetrics {
         let ops = IntCounterVec::new(
             Opts::new(
                 "quarry_store_io_ops_total",
-                "reads, writes and fsyncs of object data by the store's I/O engine",
+                "reads, writes and fsyncs of object data by the store's I/O engine, and large \
+                 bodies read with O_DIRECT or through the page cache",
             ),
             &["engine", "op"],
         )?;
@@ -140,6 +162,8 @@ impl IoMetrics {
         raise(&self.ops, "read", s.reads);
         raise(&self.ops, "write", s.writes);
         raise(&self.ops, "sync", s.syncs);
+        raise(&self.ops, "body_direct", s.direct_bodies);
+        raise(&self.ops, "body_cached", s.cached_bodies);
         raise(&self.bytes, "read", s.read_bytes);
         raise(&self.bytes, "write", s.write_bytes);
         raise(&self.bytes, "copied", s.copied_bytes);
@@ -175,6 +199,7 @@ mod tests {
         counters.add_write(100);
         counters.add_write(50);
         counters.add_sync();
+        counters.add_body(true);
         let scrape = || {
             let mut out = Vec::new();
             for family in registry.gather() {
@@ -198,6 +223,11 @@ mod tests {
         );
         assert!(
             first.contains(&"quarry_store_io_ops_total sync 1".to_owned()),
+            "{first:?}"
+        );
+        assert!(
+            first.contains(&"quarry_store_io_ops_total body_direct 1".to_owned())
+                && first.contains(&"quarry_store_io_ops_total body_cached 0".to_owned()),
             "{first:?}"
         );
         counters.add_read(10);

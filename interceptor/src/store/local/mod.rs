@@ -49,6 +49,7 @@ mod pread;
 mod read;
 mod read_engine;
 mod recovery;
+mod residency;
 mod uring;
 mod writer;
 

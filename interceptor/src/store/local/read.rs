@@ -12,12 +12,12 @@
 //! A body of at most one read buffer (`store.read_buffer_size`, 1 MiB by default) is read whole,
 //! through the page cache, in the same blocking call that opened its files, so a small GET
 //! costs one trip to the blocking pool. A larger one is streamed by the store's read engine
-//! (`read_engine.rs`) through the read-ahead pipeline (`pipeline.rs`), its files opened with
-//! `O_DIRECT` when the engine reads that way.
+//! (`read_engine.rs`) through the read-ahead pipeline (`pipeline.rs`), its files switched to
+//! `O_DIRECT` after they opened when `store.direct_io` and the body's page-cache residency say
+//! so (`ReadPath::choose_direct`).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 
 use bytes::Bytes;
@@ -42,7 +42,7 @@ pub(super) struct Piece {
     pub(super) offset: u64,
     /// Bytes to read.
     pub(super) len: u64,
-    /// The file was opened with `O_DIRECT`: reads must be aligned.
+    /// The file has `O_DIRECT` on (`ReadPath::choose_direct`): reads must be aligned.
     pub(super) direct: bool,
 }
 
@@ -82,9 +82,9 @@ pub(super) fn open_version(
             Current::Files { record, range } => (record, range),
         };
         let (start, len) = resolved.map_or((0, record.meta.size), |r| (r.start, r.len));
-        let direct = inner.read.is_direct_for(len);
-        match open_pieces(&inner.data, &record.segments, start, len, direct)? {
-            Ok(pieces) => {
+        match open_pieces(&inner.data, &record.segments, start, len)? {
+            Ok(mut pieces) => {
+                inner.read.choose_direct(&mut pieces);
                 return Ok(OpenedVersion {
                     meta: record.meta,
                     range: resolved,
@@ -163,15 +163,14 @@ fn corrupt(bucket: &str, key: &str, detail: String) -> StoreError {
     }
 }
 
-/// Opens the segments overlapping `start..start + len` (with `O_DIRECT` when `direct`).
-/// `Ok(Err(id))` names a file that does not exist; any other failure is an error. A file
+/// Opens the segments overlapping `start..start + len`, without `O_DIRECT` (the read path
+/// turns it on per body). `Ok(Err(id))` names a file that does not exist; any other failure is an error. A file
 /// shorter than its segment is corrupt.
 fn open_pieces(
     data: &DataDir,
     segments: &[Segment],
     start: u64,
     len: u64,
-    direct: bool,
 ) -> Result<Result<Vec<Piece>, FileId>, StoreError> {
     let end = start + len;
     let mut pieces = Vec::new();
@@ -191,12 +190,7 @@ fn open_pieces(
                 ));
             };
             let path = data.path(id);
-            let mut options = OpenOptions::new();
-            options.read(true);
-            if direct {
-                options.custom_flags(libc::O_DIRECT);
-            }
-            let file = match options.open(&path) {
+            let file = match File::open(&path) {
                 Ok(file) => file,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Err(id)),
                 Err(e) => return Err(io_err("open data file", &path)(e)),
@@ -222,7 +216,7 @@ fn open_pieces(
                 path,
                 offset,
                 len: piece_end - offset,
-                direct,
+                direct: false,
             });
         }
         seg_start = seg_end;

@@ -6,7 +6,9 @@
 //! - [`ReadEngine::Uring`] (`uring.rs`): one ring thread, the pool's buffers registered as
 //!   fixed buffers, `O_DIRECT` for bodies larger than one buffer where the filesystem allows
 //!   it (probed at open in the data directory: tmpfs refuses it, and is then read through the
-//!   page cache).
+//!   page cache) and `store.direct_io` asks for it: always, or under `auto` (the default)
+//!   for bodies not mostly in the page cache already (`residency.rs`), so a warm GET is
+//!   served from memory and a cold one straight from the disk.
 //! - [`ReadEngine::Pread`] (`pread.rs`): positioned reads on tokio's blocking pool, through
 //!   the page cache. The fallback where io_uring is unavailable (`kernel.io_uring_disabled`, a
 //!   seccomp filter, an old kernel): `auto` logs one line saying why and goes on with it.
@@ -41,16 +43,17 @@ use std::sync::Arc;
 
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tracing::{debug, info};
 
 use super::engine_stats::{IoCounters, IoMetrics, IoStats};
 use super::pipeline::{ChunkRead, ReadStream};
 use super::pool::{AlignedBuf, BufferPool, PAGE, ReadPoolStats};
 use super::pread::PreadEngine;
 use super::read::Piece;
+use super::residency::{self, Span};
 use super::uring::{UringEngine, UringStarted};
 use super::writer::{WriteEngine, WritePath};
-use crate::config::{ReadEngineChoice, StoreLimits};
+use crate::config::{DirectIo, ReadEngineChoice, StoreLimits};
 use crate::store::{BodyStream, StoreError};
 
 /// The engine that runs reads. Cheap to clone: streams hold a clone.
@@ -98,8 +101,9 @@ impl ReadEngineKind {
 pub struct ReadEngineInfo {
     /// The engine.
     pub engine: ReadEngineKind,
-    /// Bodies larger than one buffer are read with `O_DIRECT`.
-    pub direct_io: bool,
+    /// When bodies larger than one buffer are read with `O_DIRECT`: `store.direct_io`, or
+    /// `never` where the engine (pread) or the filesystem (tmpfs) cannot.
+    pub direct_io: DirectIo,
     /// The pool's buffers are registered with the ring as fixed buffers.
     pub fixed_buffers: bool,
     /// Reads in flight per body.
@@ -115,8 +119,10 @@ pub struct ReadEngineInfo {
 impl fmt::Display for ReadEngineInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.engine.as_str())?;
-        if self.direct_io {
-            f.write_str(", O_DIRECT")?;
+        match self.direct_io {
+            DirectIo::Always => f.write_str(", O_DIRECT")?,
+            DirectIo::Auto => f.write_str(", O_DIRECT unless cached")?,
+            DirectIo::Never => {}
         }
         if self.fixed_buffers {
             f.write_str(", fixed buffers")?;
@@ -198,11 +204,16 @@ impl ReadPath {
             notes.push(format!("io_uring unavailable: {reason}"));
         }
         let uring = matches!(engine, ReadEngine::Uring(_));
-        let direct_io = uring
-            && limits.direct_io
+        let direct_wanted = uring && limits.direct_io != DirectIo::Never;
+        let direct_io = if direct_wanted
             && probe_direct(data_root)
                 .inspect_err(|e| notes.push(format!("O_DIRECT refused by the filesystem: {e}")))
-                .is_ok();
+                .is_ok()
+        {
+            limits.direct_io
+        } else {
+            DirectIo::Never
+        };
         let info = ReadEngineInfo {
             engine: if uring {
                 ReadEngineKind::Uring
@@ -238,9 +249,44 @@ impl ReadPath {
         self.pool.buffer_size() as u64
     }
 
-    /// Whether a body of `len` bytes is read with `O_DIRECT` (its files opened with it).
-    pub(super) fn is_direct_for(&self, len: u64) -> bool {
-        self.info.direct_io && len > self.whole_max()
+    /// Chooses how the opened pieces of one body are read, and counts the choice: bodies
+    /// larger than one buffer get `O_DIRECT` (turned on in their open files) under
+    /// `direct_io = "always"`, and under `"auto"` unless the sampled residency says they are
+    /// mostly cached. A residency or `fcntl` failure leaves the body in the page cache (and
+    /// logs it at debug): the read itself is what matters. Blocking (a few system calls).
+    pub(super) fn choose_direct(&self, pieces: &mut [Piece]) {
+        let len: u64 = pieces.iter().map(|p| p.len).sum();
+        if len <= self.whole_max() {
+            return;
+        }
+        let direct = match self.info.direct_io {
+            DirectIo::Never => false,
+            DirectIo::Always => true,
+            DirectIo::Auto => {
+                let spans: Vec<Span<'_>> = pieces
+                    .iter()
+                    .map(|p| Span {
+                        file: &p.file,
+                        offset: p.offset,
+                        len: p.len,
+                    })
+                    .collect();
+                residency::sample(&spans)
+                    .inspect_err(|e| debug!(error = %e, "page-cache residency unknown"))
+                    .is_ok_and(|r| !r.mostly_cached())
+            }
+        };
+        if direct {
+            // Per file: a piece whose file keeps buffered reads is read unaligned, as it may.
+            for piece in pieces.iter_mut() {
+                match residency::set_direct(&piece.file) {
+                    Ok(()) => piece.direct = true,
+                    Err(e) => debug!(error = %e, path = %piece.path.display(),
+                        "O_DIRECT not set; reading through the page cache"),
+                }
+            }
+        }
+        self.counters.add_body(pieces.iter().any(|p| p.direct));
     }
 
     /// The body stream over open pieces.
@@ -355,7 +401,10 @@ mod tests {
             ReadPath::open_with(&limits(ReadEngineChoice::Auto), dir.path(), refused).unwrap();
         let info = path.info();
         assert_eq!(info.engine, ReadEngineKind::Pread);
-        assert!(!info.direct_io && !info.fixed_buffers, "{info:?}");
+        assert!(
+            info.direct_io == DirectIo::Never && !info.fixed_buffers,
+            "{info:?}"
+        );
         assert_eq!(info.notes.len(), 1, "{info:?}");
         assert!(
             info.notes[0].starts_with("io_uring unavailable: Operation not permitted"),
@@ -395,7 +444,11 @@ mod tests {
         let path = ReadPath::open(&limits(ReadEngineChoice::Auto), dir.path()).unwrap();
         let info = path.info();
         assert_eq!(info.engine, ReadEngineKind::Uring, "{info}");
-        assert!(info.direct_io, "{info}");
+        assert_eq!(info.direct_io, DirectIo::Auto, "{info}");
+        assert!(
+            info.to_string().contains("O_DIRECT unless cached"),
+            "{info}"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Read-path tests: the conformance suite under each engine (io_uring forced, pread forced),
-//! ranges across chunk, block and segment boundaries, `O_DIRECT` tails, buffers coming back to
-//! the pool when a body is dropped mid-way, and progress when consumers hold every buffer.
+//! Read-path tests: the conformance suite under each engine (io_uring forced, pread forced)
+//! and each `direct_io` choice, ranges across chunk, block and segment boundaries, `O_DIRECT`
+//! tails, buffers coming back to the pool when a body is dropped mid-way, progress when
+//! consumers hold every buffer, and `direct_io = "auto"` following page-cache residency.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use bytesize::ByteSize;
 use futures::StreamExt;
 
 use super::*;
-use crate::config::ReadEngineChoice;
+use crate::config::{DirectIo, ReadEngineChoice};
 use crate::store::testing::{
     body_from, conformance, conformance_limits, pattern, put_bytes, read_all,
 };
@@ -19,10 +20,12 @@ use crate::store::{CompletedPart, ObjectAttrs};
 const ENGINES: [ReadEngineChoice; 2] = [ReadEngineChoice::Uring, ReadEngineChoice::Pread];
 
 /// Small buffers and a small pool, so bodies of a few hundred KiB take many chunks and the
-/// pool runs dry.
+/// pool runs dry. `O_DIRECT` always (with io_uring), so freshly written (cached) bodies take
+/// the aligned path too.
 fn small_pool(engine: ReadEngineChoice) -> StoreLimits {
     StoreLimits {
         read_engine: engine,
+        direct_io: DirectIo::Always,
         read_depth: 4,
         read_buffers: 8,
         read_buffer_size: ByteSize::kib(4),
@@ -38,15 +41,19 @@ async fn open_with(dir: &Path, limits: StoreLimits) -> LocalStore {
 }
 
 /// Checks the engine the store opened with is the forced one, and that io_uring reads with
-/// `O_DIRECT` (the test machines' temporary directory is on a disk that takes it).
+/// `O_DIRECT` always (the test machines' temporary directory is on a disk that takes it).
 fn assert_engine(store: &LocalStore, engine: ReadEngineChoice) {
     let info = store.read_engine();
     match engine {
-        ReadEngineChoice::Pread => assert_eq!(info.engine, ReadEngineKind::Pread, "{info}"),
+        ReadEngineChoice::Pread => {
+            assert_eq!(info.engine, ReadEngineKind::Pread, "{info}");
+            assert_eq!(info.direct_io, DirectIo::Never, "{info}");
+        }
         _ => {
             assert_eq!(info.engine, ReadEngineKind::Uring, "{info}");
-            assert!(
+            assert_eq!(
                 info.direct_io,
+                DirectIo::Always,
                 "O_DIRECT is refused in the temp dir: {info}"
             );
         }
@@ -71,6 +78,7 @@ async fn both_engines_pass_the_conformance_suite() {
         let dir = tempfile::tempdir().unwrap();
         let limits = StoreLimits {
             read_engine: engine,
+            direct_io: DirectIo::Always,
             ..conformance_limits()
         };
         let store = LocalStore::open(dir.path(), limits).await.unwrap();
@@ -81,20 +89,164 @@ async fn both_engines_pass_the_conformance_suite() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uring_without_direct_io_passes_the_conformance_suite() {
+async fn uring_with_direct_io_never_and_auto_passes_the_conformance_suite() {
+    for direct_io in [DirectIo::Never, DirectIo::Auto] {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = StoreLimits {
+            read_engine: ReadEngineChoice::Uring,
+            direct_io,
+            ..conformance_limits()
+        };
+        let store = LocalStore::open(dir.path(), limits).await.unwrap();
+        let info = store.read_engine();
+        assert!(
+            info.engine == ReadEngineKind::Uring && info.direct_io == direct_io,
+            "{info}"
+        );
+        conformance(&store).await;
+        wait_for_all_buffers(&store).await;
+    }
+}
+
+/// Drops every data file of the store from the page cache.
+fn evict_data_files(files: &[PathBuf]) {
+    for path in files {
+        residency::evict(&std::fs::File::open(path).unwrap()).unwrap();
+    }
+}
+
+/// Reads every data file of the store whole, through the page cache.
+fn warm_data_files(files: &[PathBuf]) {
+    for path in files {
+        std::fs::read(path).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_direct_io_follows_page_cache_residency_with_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let limits = StoreLimits {
         read_engine: ReadEngineChoice::Uring,
-        direct_io: false,
-        ..conformance_limits()
+        direct_io: DirectIo::Auto,
+        read_buffer_size: ByteSize::kib(64),
+        min_part_size: ByteSize::kib(5),
+        ..StoreLimits::default()
     };
-    let store = LocalStore::open(dir.path(), limits).await.unwrap();
-    let info = store.read_engine();
-    assert!(
-        info.engine == ReadEngineKind::Uring && !info.direct_io,
-        "{info}"
-    );
-    conformance(&store).await;
+    let store = open_with(dir.path(), limits).await;
+    assert_eq!(store.read_engine().direct_io, DirectIo::Auto);
+    // A single-file object and a multipart one: 2 MiB and a bit each, 33 buffers.
+    let single = pattern(2 * 1024 * 1024 + 4097, 21);
+    put_bytes(&store, "b", "single", &single).await;
+    let id = store
+        .create_multipart("b", "mp", ObjectAttrs::default())
+        .await
+        .unwrap();
+    let mut whole = Vec::new();
+    let mut parts = Vec::new();
+    for (n, size) in [(1u32, 1024 * 1024 + 5), (2, 1024 * 1024 + 4099)] {
+        let body = pattern(size, u64::from(n) + 30);
+        let part = store
+            .upload_part(
+                "b",
+                "mp",
+                &id,
+                n,
+                body_from(body.clone()),
+                PutOptions::default(),
+            )
+            .await
+            .unwrap();
+        whole.extend_from_slice(&body);
+        parts.push(CompletedPart {
+            part_number: n,
+            etag: part.etag,
+        });
+    }
+    store
+        .complete_multipart("b", "mp", &id, &parts, PutPrecondition::None)
+        .await
+        .unwrap();
+    let files: Vec<PathBuf> = store
+        .referenced_files()
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(files.len(), 3, "{files:?}");
+    let range = ByteRange::FromTo {
+        first: 4095,
+        last: Some(2 * 1024 * 1024 + 3),
+    };
+    // (state, the choice it must lead to): written through the page cache, evicted, still
+    // cold after an O_DIRECT read (which caches nothing), then read through the cache.
+    type Prepare = fn(&[PathBuf]);
+    let steps: [(&str, Prepare, bool); 4] = [
+        ("just written", |_| {}, false),
+        ("evicted", evict_data_files, true),
+        ("read with O_DIRECT only", |_| {}, true),
+        ("read whole", warm_data_files, false),
+    ];
+    for (state, prepare, want_direct) in steps {
+        prepare(&files);
+        for (key, body) in [("single", &single), ("mp", &whole)] {
+            let before = store.io_stats();
+            let got = read_all(store.get_object("b", key, None).await.unwrap()).await;
+            assert!(got == *body, "{state} {key}: the whole body differs");
+            let reader = store.get_object("b", key, Some(range)).await.unwrap();
+            let got = read_all(reader).await;
+            let want = &body[4095..=2 * 1024 * 1024 + 3];
+            assert!(got == want, "{state} {key}: the range differs");
+            let after = store.io_stats();
+            let (direct, cached) = (
+                after.direct_bodies - before.direct_bodies,
+                after.cached_bodies - before.cached_bodies,
+            );
+            let want = if want_direct { (2, 0) } else { (0, 2) };
+            assert_eq!(
+                (direct, cached),
+                want,
+                "{state} {key}: (O_DIRECT, page cache) bodies"
+            );
+        }
+    }
+    wait_for_all_buffers(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn always_and_never_ignore_residency() {
+    for (direct_io, want_direct) in [(DirectIo::Always, true), (DirectIo::Never, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = StoreLimits {
+            direct_io,
+            ..small_pool(ReadEngineChoice::Uring)
+        };
+        let store = open_with(dir.path(), limits).await;
+        let data = pattern(100_000, 40);
+        put_bytes(&store, "b", "k", &data).await;
+        let files: Vec<PathBuf> = store
+            .referenced_files()
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        for prepare in [evict_data_files, warm_data_files] {
+            prepare(&files);
+            let before = store.io_stats();
+            let got = read_all(store.get_object("b", "k", None).await.unwrap()).await;
+            assert!(got == data, "{direct_io:?}: the body differs");
+            let after = store.io_stats();
+            assert_eq!(
+                after.direct_bodies - before.direct_bodies,
+                u64::from(want_direct),
+                "{direct_io:?}"
+            );
+            assert_eq!(
+                after.cached_bodies - before.cached_bodies,
+                u64::from(!want_direct),
+                "{direct_io:?}"
+            );
+        }
+    }
 }
 
 /// Offsets worth starting or ending a range at: block and chunk edges (4 KiB), part edges.
