@@ -3,8 +3,9 @@
 #
 # Run every test: formatting, lints, unit/integration tests, the release build, the example
 # functions (built to wasm for the end-to-end tests), the end-to-end tests with real S3 clients
-# (aws CLI, boto3, the quarry CLI) and the crash test, docs, benches (build only) and the
-# no-default-features build. This is what CI runs (.ci/run).
+# (aws CLI, boto3, the quarry CLI) and the crash test, docs, benches (build only), the
+# simulated-hardware benchmark (its invariants) and the no-default-features build. This is
+# what CI runs (.ci/run).
 #
 #   ./run-tests.sh                 # everything, in order
 #   ./run-tests.sh e2e doc         # only the named steps (see STEPS below); e2e needs a release build
@@ -29,7 +30,7 @@ APT_PACKAGES=(build-essential pkg-config ca-certificates python3 python3-venv
 PIP_PACKAGES=(awscli boto3 pytest requests)
 PY_IMPORTS="import awscli, boto3, botocore, pytest, requests"
 
-STEPS=(fmt clippy test build functions e2e doc bench check-no-default)
+STEPS=(fmt clippy test build functions e2e doc bench simhw check-no-default)
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc 2>/dev/null || echo 2)}"
@@ -176,6 +177,8 @@ want e2e && step e2e run_e2e
 want doc && step doc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 # Benches use the bench profile (= release): reuses the release build's dependencies.
 want bench && step bench cargo bench --workspace --no-run
+# The simulated-hardware benchmark (models only, seconds): fails when a model invariant breaks.
+want simhw && step simhw cargo run --release -p quarry-bench --bin scenario -- sim-hw
 want check-no-default && step check-no-default cargo check -p quarry-agent --no-default-features
 
 summary 0

@@ -11,6 +11,8 @@
 //! cargo run --release -p quarry-bench --bin scenario -- io-path --out bench/reports/io_path.json
 //! cargo run --release -p quarry-bench --bin scenario -- scheduler \
 //!     --out bench/reports/scheduler.json
+//! cargo run --release -p quarry-bench --bin scenario -- sim-hw \
+//!     --out bench/reports/sim_hw.json --svg bench/reports/sim_hw.svg
 //! ```
 //!
 //! (How to start the two Ceph peers, and what `functions` needs built: the crate docs.)
@@ -24,7 +26,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 use clap::Parser as _;
-use quarry_bench::scenario::{self, Cli, functions, io_path, kernels, scheduler, table};
+use quarry_bench::scenario::{self, Cli, functions, io_path, kernels, scheduler, sim_hw, table};
 use serde::Serialize;
 
 #[tokio::main]
@@ -61,6 +63,15 @@ async fn main() -> Result<ExitCode> {
             scheduler::write_table(&report, &mut stdout)?;
             // Misses are reported, not treated as errors.
             (options.out, 0)
+        }
+        Cli::SimHw(options) => {
+            let report = sim_hw::run_sim_hw(&options).await?;
+            write_report(&options.out, &report)?;
+            sim_hw::write_svg(&options.svg, &report)?;
+            sim_hw::write_table(&report, &mut stdout)?;
+            writeln!(stdout, "chart: {}", options.svg.display())?;
+            // A broken invariant fails the run.
+            (options.out, report.summary.failed_checks.len())
         }
     };
     writeln!(stdout, "report: {}", out.display())?;

@@ -35,6 +35,11 @@ pub enum Cli {
     /// Placement: over input sizes x built-in kernels x this machine's backends (native CPU,
     /// OpenCL devices), how often the scheduler's pick is the backend that finishes first.
     Scheduler(super::scheduler::SchedulerOptions),
+    /// Simulated hardware: a scan of an object on a computational SSD, timed by the quarry-sim
+    /// models for the host CPU, a GPU, an FPGA card and the drive itself over kernel x drive x
+    /// object size x selectivity, the scheduler's choice at every point, and the model's
+    /// invariants (exits non-zero when one fails).
+    SimHw(super::sim_hw::SimHwOptions),
 }
 
 /// One system the `s3` scenario measures.

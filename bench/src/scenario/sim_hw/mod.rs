@@ -13,16 +13,24 @@
 //! - the `smartssd` profile reproduces the published 3.04x end-to-end scan speedup within
 //!   20 % ([`checks::smartssd_speedup`]);
 //! - offload loses where it should: at 100 % selectivity the pushdown is no faster than
-//!   moving every byte off the drive ([`checks::offload_loses_at_full_selectivity`]).
+//!   moving every byte off the drive ([`checks::offload_loses_at_full_selectivity`]);
+//! - real kernels over small samples on a simulated drive backend give the native CPU
+//!   backend's bytes ([`checks::samples_real`]).
+//!
+//! The chooser is the real scheduler over simulated device backends ([`choice`]); the
+//! sample runs are in [`sample`]; [`run_sim_hw`] runs it all twice and compares.
 //!
 //! The report (JSON), the table and the chart (SVG) carry no wall-clock figure, so a run is
 //! reproducible bit for bit; the whole sweep is arithmetic and takes well under a second.
 
 pub mod checks;
+pub mod choice;
 pub mod corpus;
 pub mod grid;
 pub mod models;
 pub mod report;
+pub mod run;
+pub mod sample;
 pub mod svg;
 pub mod sweep;
 pub mod table;
@@ -35,6 +43,7 @@ use clap::Args;
 pub use self::grid::Plan;
 pub use self::models::Models;
 pub use self::report::SimHwReport;
+pub use self::run::{run_sim_hw, write_svg};
 pub use self::sweep::{Chooser, Point, ScanJob};
 pub use self::table::write_table;
 

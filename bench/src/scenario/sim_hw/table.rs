@@ -35,7 +35,7 @@ pub fn write_table(report: &SimHwReport, out: &mut impl Write) -> io::Result<()>
         for drive in DRIVES {
             write_header(out, &format!("{kernel} on {drive}"))?;
             for size in SIZES {
-                write!(out, "{:<22}", format!("  {}", size_label(size)))?;
+                write!(out, "{:<32}", format!("  {}", size_label(size)))?;
                 for p in row(report, kernel, drive, size) {
                     write!(out, "{:>CELL$}", best_cell(p))?;
                 }
@@ -49,7 +49,7 @@ pub fn write_table(report: &SimHwReport, out: &mut impl Write) -> io::Result<()>
         for size in [SIZES[3], SIZES[4]] {
             write_header(out, &format!("{kernel}, {}", size_label(size)))?;
             for drive in DRIVES {
-                write!(out, "{:<22}", format!("  {drive}"))?;
+                write!(out, "{:<32}", format!("  {drive}"))?;
                 for p in row(report, kernel, drive, size) {
                     write!(
                         out,
@@ -75,7 +75,7 @@ pub fn write_table(report: &SimHwReport, out: &mut impl Write) -> io::Result<()>
 }
 
 fn write_header(out: &mut impl Write, title: &str) -> io::Result<()> {
-    write!(out, "{title:<22}")?;
+    write!(out, "{title:<32}")?;
     for per_mille in SELECTIVITY_PER_MILLE {
         write!(out, "{:>CELL$}", format!("{}%", per_mille as f64 / 10.0))?;
     }
