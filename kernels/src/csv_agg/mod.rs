@@ -18,7 +18,7 @@ use crate::contract::{
     BoundKernel, CpuRun, Framing, Kernel, KernelError, KernelInfo, ParamSpec, ParamType, Params,
     Shape,
 };
-use crate::csv::{self, ColumnRef, header_names, row_end, scan_row, unescape};
+use crate::csv::{self, ColumnRef, for_each_row, header_names, row_end, unescape};
 use crate::decimal::{divide_rounded, format_micros, parse_decimal};
 use crate::device::{ChunkPlan, ClProgram, DeviceRun, Launch};
 use crate::predicate::{OP_WORDS, Predicate, push_u32};
@@ -362,25 +362,24 @@ impl CpuRun for CsvAggCpu {
             }
         };
         let filter = self.spec.filter.as_ref().map(|(_, p)| p);
-        while pos < chunk.len() {
-            pos = scan_row(chunk, pos, resolved.last, &mut self.fields);
+        let (scratch, totals) = (&mut self.scratch, &mut self.totals);
+        for_each_row(chunk, pos, resolved.last, &mut self.fields, |_, fields| {
             if let (Some(predicate), Some(col)) = (filter, resolved.where_column) {
-                let passes = self.fields.get(col).is_some_and(|f| {
-                    predicate.matches(unescape(&chunk[f.clone()], &mut self.scratch))
-                });
+                let passes = fields
+                    .get(col)
+                    .is_some_and(|f| predicate.matches(unescape(&chunk[f.clone()], scratch)));
                 if !passes {
-                    continue;
+                    return;
                 }
             }
-            let value = self
-                .fields
+            let value = fields
                 .get(resolved.column)
-                .and_then(|f| parse_decimal(unescape(&chunk[f.clone()], &mut self.scratch)));
+                .and_then(|f| parse_decimal(unescape(&chunk[f.clone()], scratch)));
             match value {
-                Some(micros) => self.totals.add(micros),
-                None => self.totals.skipped += 1,
+                Some(micros) => totals.add(micros),
+                None => totals.skipped += 1,
             }
-        }
+        });
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //!
 //! Column names resolve against the header, the first row of the job, when the first chunk
 //! arrives (on the host for a device run); the header is emitted first, projected like the
-//! rows. CPU: a row costs a few `memchr` jumps to the fields it needs, then one to its end.
+//! rows. CPU: one `memchr3` pass over the chunk finds the rows and the fields they need.
 //! Device: `CountEmit` with the quote-parity SCAN of `csv_common.cl`; the header row is never
 //! uploaded (the plan of the first chunk starts after it).
 
@@ -16,7 +16,7 @@ use crate::contract::{
     BoundKernel, CpuRun, Framing, Kernel, KernelError, KernelInfo, ParamSpec, ParamType, Params,
     Shape,
 };
-use crate::csv::{self, ColumnRef, header_names, row_end, scan_row, unescape};
+use crate::csv::{self, ColumnRef, for_each_row, header_names, row_end, scan_row, unescape};
 use crate::device::{ChunkPlan, ClProgram, DeviceRun, Launch};
 use crate::predicate::{OP_WORDS, Predicate, push_u32};
 
@@ -243,22 +243,21 @@ impl CpuRun for CsvFilterCpu {
             }
         };
         let predicate = &self.spec.predicate;
-        while pos < chunk.len() {
-            let start = pos;
-            pos = scan_row(chunk, start, resolved.last, &mut self.fields);
-            let Some(field) = self.fields.get(resolved.column) else {
-                continue;
-            };
-            if predicate.matches(unescape(&chunk[field.clone()], &mut self.scratch)) {
-                emit_row(
-                    chunk,
-                    start..pos,
-                    &self.fields,
-                    resolved.select.as_deref(),
-                    out,
-                );
-            }
-        }
+        let scratch = &mut self.scratch;
+        for_each_row(
+            chunk,
+            pos,
+            resolved.last,
+            &mut self.fields,
+            |row, fields| {
+                let Some(field) = fields.get(resolved.column) else {
+                    return;
+                };
+                if predicate.matches(unescape(&chunk[field.clone()], scratch)) {
+                    emit_row(chunk, row, fields, resolved.select.as_deref(), out);
+                }
+            },
+        );
         Ok(())
     }
 
