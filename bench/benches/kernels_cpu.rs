@@ -7,6 +7,9 @@
 //!   about 90 bytes, one in 64 of which holds it. Target for `grep_count`: 10 GB/s.
 //! - `jsonl_filter_eq`: a top-level string field compared in JSON lines of about 110 bytes,
 //!   every line holding the field, one in 8 with the value.
+//! - `csv_filter_eq`, `csv_agg_all`: rows of about 60 bytes with a quoted last field (commas
+//!   and doubled quotes inside it); the filter keeps one row in 20 by a text compare, the
+//!   aggregate sums a numeric column. Target for `csv_filter_eq`: 1.5 GB/s.
 //! - `crc32c`, `byte_histogram`, `xxh3`: the same bytes as the log lines.
 //!
 //! Each iteration feeds the whole input as one chunk to a fresh run and finishes it.
@@ -28,7 +31,11 @@ fn log_lines() -> Vec<u8> {
     let mut out = Vec::with_capacity(INPUT_BYTES + 128);
     let mut n = 0usize;
     while out.len() < INPUT_BYTES {
-        let level = if n % LINE_EVERY == 0 { "ERROR" } else { "info" };
+        let level = if n.is_multiple_of(LINE_EVERY) {
+            "ERROR"
+        } else {
+            "info"
+        };
         out.extend_from_slice(
             format!(
                 "2026-11-23T17:{:02}:{:02}Z {level} node-{} request {n} served in {} us\n",
@@ -50,7 +57,7 @@ fn json_lines() -> Vec<u8> {
     let mut out = Vec::with_capacity(INPUT_BYTES + 256);
     let mut n = 0usize;
     while out.len() < INPUT_BYTES {
-        let level = if n % 8 == 0 { "error" } else { "info" };
+        let level = if n.is_multiple_of(8) { "error" } else { "info" };
         out.extend_from_slice(
             format!(
                 "{{\"ts\":{n},\"ctx\":{{\"node\":{},\"tags\":[\"a\",\"b\"]}},\"level\":\"{level}\",\"msg\":\"request {n} served\"}}\n",
@@ -63,6 +70,32 @@ fn json_lines() -> Vec<u8> {
     out.truncate(INPUT_BYTES);
     out
 }
+
+/// CSV rows `id,status,bytes,path,agent` under a header: one in 20 has status 500.
+fn csv_rows() -> Vec<u8> {
+    const AGENTS: [&str; 3] = ["curl/8.5.0", "aws-cli/2.15, botocore", "say \"\"hi\"\""];
+    let mut out = Vec::with_capacity(INPUT_BYTES + 128);
+    out.extend_from_slice(b"id,status,bytes,path,agent\n");
+    let mut n = 0usize;
+    while out.len() < INPUT_BYTES {
+        let status = if n.is_multiple_of(20) { 500 } else { 200 };
+        out.extend_from_slice(
+            format!(
+                "{n},{status},{},/api/v1/items/{},\"{}\"\n",
+                n * 7919 % 100_000,
+                n % 97,
+                AGENTS[n % 3]
+            )
+            .as_bytes(),
+        );
+        n += 1;
+    }
+    out.truncate(INPUT_BYTES);
+    out
+}
+
+/// One benchmark: its id, the kernel, its parameters and its input.
+type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [u8]);
 
 /// The built-in kernel `name` bound to `params`.
 fn bind(name: &str, params: &[(&str, &str)]) -> std::sync::Arc<dyn BoundKernel> {
@@ -89,7 +122,8 @@ fn run_once(bound: &dyn BoundKernel, input: &[u8], out: &mut Vec<u8>) -> usize {
 fn kernels_cpu(c: &mut Criterion) {
     let logs = log_lines();
     let json = json_lines();
-    let cases: [(&str, &str, &[(&str, &str)], &[u8]); 7] = [
+    let csv = csv_rows();
+    let cases: [Case<'_>; 9] = [
         (
             "grep_count",
             "grep",
@@ -112,6 +146,18 @@ fn kernels_cpu(c: &mut Criterion) {
             "jsonl-filter",
             &[("field", "level"), ("value", "error")],
             &json,
+        ),
+        (
+            "csv_filter_eq",
+            "csv-filter",
+            &[("column", "status"), ("value", "500")],
+            &csv,
+        ),
+        (
+            "csv_agg_all",
+            "csv-agg",
+            &[("column", "bytes"), ("fn", "all")],
+            &csv,
         ),
         ("crc32c", "crc32c", &[], &logs),
         ("byte_histogram", "byte-histogram", &[], &logs),

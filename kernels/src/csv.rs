@@ -11,8 +11,10 @@
 //! - a field's value is its text with the quoting removed: each `"` is dropped, except that
 //!   `""` inside quotes stands for one `"` (`"a""b"` reads `a"b`, `x"y"z` reads `xyz`).
 //!
-//! Scanning jumps between the bytes that matter (`,` `"` `\n`) with `memchr`, so a row costs a
-//! few SIMD searches, not a branch per byte.
+//! [`scan_row`] jumps between the bytes that matter (`,` `"` `\n`) with `memchr`, so a row costs
+//! a few SIMD searches, not a branch per byte; [`for_each_row`] reads a whole chunk in one pass
+//! of 64-byte block masks, where rows are short and those searches would cost more than the
+//! rows.
 
 use std::ops::Range;
 
@@ -67,8 +69,11 @@ pub fn scan_row(data: &[u8], start: usize, last: usize, fields: &mut Vec<Range<u
 
 /// Calls `on_row(row, fields)` for every row of `data` from `start` (outside quotes) on, in
 /// order: `row` is the row's range (with its `\n`, if any) and `fields` the ranges of its fields
-/// `0..=last` (fewer if it has fewer), exactly as [`scan_row`] gives them. One pass over the
-/// range ([`Structural`]) finds every `,` `"` and `\n`, 64 bytes at a time.
+/// `0..=last` (fewer if it has fewer), exactly as [`scan_row`] gives them.
+///
+/// One pass: each 64-byte block becomes masks of its `"` `,` `\n` (see `simd`); the quote
+/// mask's prefix XOR says which bytes lie inside quotes, so only the separators outside
+/// quotes are visited, and of those only the newlines once field `last` is known.
 pub fn for_each_row(
     data: &[u8],
     start: usize,
@@ -76,36 +81,35 @@ pub fn for_each_row(
     fields: &mut Vec<Range<usize>>,
     mut on_row: impl FnMut(Range<usize>, &[Range<usize>]),
 ) {
-    if start >= data.len() {
-        return;
-    }
     fields.clear();
     let mut row_start = start;
     let mut field_start = start;
-    let mut quoted = false;
-    for at in Structural::new(data, start) {
-        match data[at] {
-            b'"' => quoted = !quoted,
-            _ if quoted => {}
-            b',' => {
+    let mut blocks = QuotedBlocks::new(data, start);
+    while let Some((block, commas, newlines)) = blocks.next_block() {
+        let mut pending = if fields.len() <= last {
+            commas | newlines
+        } else {
+            newlines
+        };
+        while pending != 0 {
+            let bit = pending.trailing_zeros();
+            pending &= pending - 1;
+            let at = block + bit as usize;
+            if newlines >> bit & 1 == 1 {
                 if fields.len() <= last {
-                    fields.push(field_start..at);
-                }
-                field_start = at + 1;
-            }
-            _ => {
-                if fields.len() <= last {
-                    let end = if at > field_start && data[at - 1] == b'\r' {
-                        at - 1
-                    } else {
-                        at
-                    };
-                    fields.push(field_start..end);
+                    fields.push(field_start..trim_cr(data, field_start, at));
                 }
                 on_row(row_start..at + 1, fields);
                 fields.clear();
                 row_start = at + 1;
                 field_start = at + 1;
+                pending |= commas & above(bit);
+            } else {
+                fields.push(field_start..at);
+                field_start = at + 1;
+                if fields.len() > last {
+                    pending &= newlines;
+                }
             }
         }
     }
@@ -117,54 +121,102 @@ pub fn for_each_row(
     }
 }
 
-/// The offsets of every `,` `"` and `\n` in `data` from a start, in order. CSV text is dense
-/// with them (one every few bytes), where a `memchr3` search per hit would cost more than the
-/// hit: instead each 64-byte block is turned into a bit mask in one branch-free loop (which
-/// the compiler vectorizes), and the set bits are walked with `trailing_zeros`.
-struct Structural<'a> {
-    data: &'a [u8],
-    /// Offset of the block `mask` describes.
-    block: usize,
-    /// The structural bytes of that block not yet returned.
-    mask: u64,
-}
-
-impl<'a> Structural<'a> {
-    fn new(data: &'a [u8], start: usize) -> Self {
-        let mut iter = Self {
-            data,
-            block: start,
-            mask: 0,
-        };
-        iter.mask = iter.block_mask();
-        iter
-    }
-
-    fn block_mask(&self) -> u64 {
-        let end = (self.block + 64).min(self.data.len());
-        let mut mask = 0_u64;
-        for (i, &b) in self.data[self.block.min(end)..end].iter().enumerate() {
-            mask |= u64::from((b == b',') | (b == b'"') | (b == b'\n')) << i;
+/// The first and last row ends in `data` (offsets just past a `\n` outside quotes), given
+/// whether `data` starts inside quotes, and whether it ends inside quotes. One pass of block
+/// masks, as in [`for_each_row`].
+pub fn row_ends(data: &[u8], in_quotes: bool) -> (Option<(usize, usize)>, bool) {
+    let mut blocks = QuotedBlocks::new(data, 0);
+    blocks.in_quotes = if in_quotes { u64::MAX } else { 0 };
+    let mut first = None;
+    let mut last = None;
+    while let Some((block, _, newlines)) = blocks.next_block() {
+        if newlines != 0 {
+            first.get_or_insert_with(|| block + newlines.trailing_zeros() as usize + 1);
+            last = Some(block + (63 - newlines.leading_zeros() as usize) + 1);
         }
-        mask
+    }
+    (first.zip(last), blocks.in_quotes != 0)
+}
+
+/// The end of a field that ends at a `\n` at `at`: a `\r` right before it is not part of it.
+fn trim_cr(data: &[u8], field_start: usize, at: usize) -> usize {
+    if at > field_start && data[at - 1] == b'\r' {
+        at - 1
+    } else {
+        at
     }
 }
 
-impl Iterator for Structural<'_> {
-    type Item = usize;
+/// The bits of a block mask above bit `bit` (`bit` < 64).
+fn above(bit: u32) -> u64 {
+    (u64::MAX - 1) << bit
+}
 
-    fn next(&mut self) -> Option<usize> {
-        while self.mask == 0 {
-            self.block += 64;
-            if self.block >= self.data.len() {
+/// Blocks whose masks are computed at a time: 2 KiB of input.
+const BATCH_BLOCKS: usize = 32;
+
+/// The 64-byte blocks of `data` from a start, each with the masks of its `,` and `\n` outside
+/// quotes.
+struct QuotedBlocks<'a> {
+    data: &'a [u8],
+    /// Offset of the first block of the batch in `masks`.
+    base: usize,
+    masks: [[u64; 3]; BATCH_BLOCKS],
+    /// Blocks of `masks` filled, and returned so far.
+    filled: usize,
+    taken: usize,
+    /// All ones when the next block starts inside quotes, else zero.
+    in_quotes: u64,
+}
+
+impl<'a> QuotedBlocks<'a> {
+    fn new(data: &'a [u8], start: usize) -> Self {
+        Self {
+            data,
+            base: start,
+            masks: [[0; 3]; BATCH_BLOCKS],
+            filled: 0,
+            taken: 0,
+            in_quotes: 0,
+        }
+    }
+
+    /// The next block: its offset, then its commas and its newlines outside quotes.
+    fn next_block(&mut self) -> Option<(usize, u64, u64)> {
+        if self.taken == self.filled {
+            self.base += 64 * self.filled;
+            if self.base >= self.data.len() {
                 return None;
             }
-            self.mask = self.block_mask();
+            self.filled = (self.data.len() - self.base).div_ceil(64).min(BATCH_BLOCKS);
+            self.taken = 0;
+            crate::simd::class_masks(
+                self.data,
+                self.base,
+                [b'"', b',', b'\n'],
+                &mut self.masks[..self.filled],
+            );
         }
-        let bit = self.mask.trailing_zeros() as usize;
-        self.mask &= self.mask - 1;
-        Some(self.block + bit)
+        let [quotes, commas, newlines] = self.masks[self.taken];
+        let block = self.base + 64 * self.taken;
+        self.taken += 1;
+        let quoted = prefix_xor(quotes) ^ self.in_quotes;
+        // Bit 63 says whether the block ends inside quotes; spread it to all bits.
+        self.in_quotes = 0u64.wrapping_sub(quoted >> 63);
+        Some((block, commas & !quoted, newlines & !quoted))
     }
+}
+
+/// Bit `i` of the result is the XOR of bits `0..=i` of `x`: for a mask of quotes, whether
+/// position `i` lies after an odd number of them.
+fn prefix_xor(mut x: u64) -> u64 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    x
 }
 
 /// The end of the row that continues at `pos` (outside quotes): just past its `\n`, or
@@ -186,7 +238,13 @@ pub fn row_end(data: &[u8], mut pos: usize) -> usize {
 /// The value of a raw field (quoting removed, see the module docs): `raw` itself when it holds
 /// no `"`, else the unescaped text built in `scratch`.
 pub fn unescape<'a>(raw: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
-    if memchr(b'"', raw).is_none() {
+    // Fields are mostly short: a byte loop there, not a `memchr` call.
+    let quoted = if raw.len() < 32 {
+        raw.contains(&b'"')
+    } else {
+        memchr(b'"', raw).is_some()
+    };
+    if !quoted {
         return raw;
     }
     scratch.clear();
@@ -379,6 +437,54 @@ mod tests {
             let mut got = Vec::new();
             for_each_row(data, start, last, &mut fields, |row, f| got.push((row, f.to_vec())));
             proptest::prop_assert_eq!(got, expected);
+        }
+
+        #[test]
+        fn for_each_row_reads_long_input_like_scan_row(
+            data in proptest::collection::vec(
+                proptest::sample::select(b"ab,,,\"\r\n\n".to_vec()),
+                0..600,
+            ),
+            start in 0usize..3,
+            last in 0usize..6,
+        ) {
+            let start = match start {
+                0 => 0,
+                1 => row_end(&data, 0),
+                _ => row_end(&data, row_end(&data, 0)),
+            };
+            let mut expected = Vec::new();
+            let mut fields = Vec::new();
+            let mut pos = start;
+            while pos < data.len() {
+                let end = scan_row(&data, pos, last, &mut fields);
+                expected.push((pos..end, fields.clone()));
+                pos = end;
+            }
+            let mut got = Vec::new();
+            for_each_row(&data, start, last, &mut fields, |row, f| got.push((row, f.to_vec())));
+            proptest::prop_assert_eq!(got, expected);
+        }
+
+        #[test]
+        fn row_ends_are_the_first_and_last_rows_ends(
+            data in proptest::collection::vec(
+                proptest::sample::select(b"ab,\"\n".to_vec()),
+                0..600,
+            ),
+            in_quotes in proptest::bool::ANY,
+        ) {
+            let mut quoted = in_quotes;
+            let mut ends = Vec::new();
+            for (i, &b) in data.iter().enumerate() {
+                match b {
+                    b'"' => quoted = !quoted,
+                    b'\n' if !quoted => ends.push(i + 1),
+                    _ => {}
+                }
+            }
+            let expected = ends.first().copied().zip(ends.last().copied());
+            proptest::prop_assert_eq!(row_ends(&data, in_quotes), (expected, quoted));
         }
     }
 }

@@ -153,19 +153,9 @@ impl Framer {
                 Some((first, last))
             }
             Framing::CsvRows => {
-                let mut quoted = self.in_quotes;
-                let mut first = None;
-                let mut last = None;
-                for i in memchr::memchr2_iter(b'"', b'\n', piece) {
-                    if piece[i] == b'"' {
-                        quoted = !quoted;
-                    } else if !quoted {
-                        first.get_or_insert(i + 1);
-                        last = Some(i + 1);
-                    }
-                }
+                let (ends, quoted) = crate::csv::row_ends(piece, self.in_quotes);
                 self.in_quotes = quoted;
-                Some((first?, last?))
+                ends
             }
         }
     }

@@ -4,7 +4,8 @@
 //!
 //! Column names resolve against the header, the first row of the job, when the first chunk
 //! arrives (on the host for a device run); the header is emitted first, projected like the
-//! rows. CPU: one `memchr3` pass over the chunk finds the rows and the fields they need.
+//! rows. CPU: one pass of block masks over the chunk (`csv::for_each_row`) finds the rows and
+//! the fields they need.
 //! Device: `CountEmit` with the quote-parity SCAN of `csv_common.cl`; the header row is never
 //! uploaded (the plan of the first chunk starts after it).
 

@@ -1,17 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `grep`: the lines that hold a literal pattern, or how many there are.
 //!
-//! CPU: a memmem search (SIMD, via `memchr`) over the whole chunk, or an ASCII
-//! case-insensitive Aho-Corasick automaton; each hit yields its line, and the search resumes at
-//! the next line, so a line is reported once however many hits it holds. Because the pattern
+//! CPU: each 64-byte block becomes a mask of candidates, the positions where three of the
+//! pattern's bytes stand at their offsets (AVX2 where the CPU has it; ASCII letters folded
+//! when case is ignored), and each candidate is checked against the whole pattern; a hit
+//! yields its line, and the rest of the line is skipped, so a line is reported once however
+//! many hits it holds. Because the pattern
 //! may not contain `\n`, a hit never spans two lines. Device: the block decomposition of
 //! `blocks`, with a first-byte filter and a byte compare per candidate.
 
 use std::borrow::Cow;
 use std::sync::Arc;
-
-use aho_corasick::AhoCorasick;
-use memchr::memmem;
 
 use crate::blocks::{LineFilterDeviceRun, block_items, device_words, push_u32};
 use crate::contract::{
@@ -19,6 +18,7 @@ use crate::contract::{
     Shape,
 };
 use crate::device::{ChunkPlan, ClProgram, DeviceRun, Launch};
+use crate::line_search::LineSearch;
 
 /// The `grep` kernel.
 #[derive(Debug)]
@@ -90,7 +90,7 @@ impl Kernel for Grep {
                 ));
             }
         };
-        let matcher = Matcher::new(&pattern, ignore_case)?;
+        let matcher = LineSearch::new(&pattern, ignore_case);
         Ok(Arc::new(BoundGrep {
             consts: device_consts(&pattern, ignore_case)?,
             count,
@@ -99,57 +99,12 @@ impl Kernel for Grep {
     }
 }
 
-/// Finds the pattern in a haystack.
-#[derive(Debug)]
-enum Matcher {
-    Exact(Box<memmem::Finder<'static>>),
-    AsciiCaseless(AhoCorasick),
-}
-
-impl Matcher {
-    fn new(pattern: &[u8], ignore_case: bool) -> Result<Self, KernelError> {
-        if !ignore_case {
-            return Ok(Self::Exact(Box::new(
-                memmem::Finder::new(pattern).into_owned(),
-            )));
-        }
-        AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build([pattern])
-            .map(Self::AsciiCaseless)
-            .map_err(|e| KernelError::param("pattern", format!("cannot be searched for: {e}")))
-    }
-
-    fn find(&self, haystack: &[u8]) -> Option<usize> {
-        match self {
-            Self::Exact(finder) => finder.find(haystack),
-            Self::AsciiCaseless(ac) => ac.find(haystack).map(|m| m.start()),
-        }
-    }
-
-    /// Calls `found` with the range (its `\n` included) of each line of `chunk` that holds
-    /// the pattern, in order.
-    fn for_each_line(&self, chunk: &[u8], mut found: impl FnMut(usize, usize)) {
-        let mut pos = 0;
-        while pos < chunk.len() {
-            let Some(hit) = self.find(&chunk[pos..]) else {
-                return;
-            };
-            let at = pos + hit;
-            let start = memchr::memrchr(b'\n', &chunk[pos..at]).map_or(pos, |i| pos + i + 1);
-            let end = memchr::memchr(b'\n', &chunk[at..]).map_or(chunk.len(), |i| at + i + 1);
-            found(start, end);
-            pos = end;
-        }
-    }
-}
-
 /// `grep` with its parameters.
 #[derive(Debug)]
 struct BoundGrep {
     consts: Vec<u8>,
     count: bool,
-    matcher: Arc<Matcher>,
+    matcher: Arc<LineSearch>,
 }
 
 impl BoundKernel for BoundGrep {
@@ -194,14 +149,14 @@ fn device_consts(pattern: &[u8], ignore_case: bool) -> Result<Vec<u8>, KernelErr
 
 /// One `grep` job on the CPU; `count` is `Some(lines so far)` in count mode.
 struct GrepCpuRun {
-    matcher: Arc<Matcher>,
+    matcher: Arc<LineSearch>,
     count: Option<u64>,
 }
 
 impl CpuRun for GrepCpuRun {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), KernelError> {
         match &mut self.count {
-            Some(lines) => self.matcher.for_each_line(chunk, |_, _| *lines += 1),
+            Some(lines) => self.matcher.for_each_hit_line(chunk, |_, _| *lines += 1),
             None => self
                 .matcher
                 .for_each_line(chunk, |s, e| out.extend_from_slice(&chunk[s..e])),

@@ -128,3 +128,29 @@ proptest! {
         prop_assert_eq!(run_cpu_pieces(&*bound, &input, &sizes), expected);
     }
 }
+
+/// Long lines and long patterns, fed as one chunk, so the vector pass sees whole blocks and
+/// patterns whose last byte lies past the block.
+fn long_text() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop::sample::select(vec![b'a', b'b', b'A', b'\n', b'x', b'x', b'x', b'x']),
+        0..3000,
+    )
+}
+
+proptest! {
+    #[test]
+    fn whole_chunks_match_the_oracle(
+        input in long_text(),
+        pattern in prop::collection::vec(prop::sample::select(vec![b'a', b'b', b'A', b'x']), 1..80),
+        ignore_case in any::<bool>(),
+        count in any::<bool>(),
+    ) {
+        let pattern_text = String::from_utf8_lossy(&pattern).into_owned();
+        let ic = if ignore_case { "true" } else { "false" };
+        let mode = if count { "count" } else { "lines" };
+        let bound = bind(&Grep, &[("pattern", &pattern_text), ("ignore_case", ic), ("mode", mode)]);
+        let expected = oracle(&input, &pattern, ignore_case, count);
+        prop_assert_eq!(run_cpu(&*bound, &input), expected);
+    }
+}

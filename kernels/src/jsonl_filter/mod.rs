@@ -8,8 +8,8 @@
 //! for step.
 //!
 //! CPU: a line can hold the field only if it holds `"field"` (a key's raw text sits between
-//! quotes), so a memmem search for that needle skips every other line at SIMD speed; each
-//! line with a hit is scanned, and the search resumes at the next line. Device: the block
+//! quotes), so the block-mask search of `line_search` for that needle skips every other line
+//! at SIMD speed; each line with a hit is scanned, and the search resumes at the next line. Device: the block
 //! decomposition of `blocks`, scanning every line of the block.
 
 mod scan;
@@ -25,6 +25,7 @@ use crate::contract::{
     Shape,
 };
 use crate::device::{ClProgram, DeviceRun};
+use crate::line_search::LineSearch;
 
 /// The `jsonl-filter` kernel.
 #[derive(Debug)]
@@ -118,7 +119,7 @@ impl Kernel for JsonlFilter {
         Ok(Arc::new(BoundJsonlFilter {
             consts: device_consts(&field, &value, op)?,
             test: Arc::new(LineTest {
-                finder: memmem::Finder::new(&needle).into_owned(),
+                search: LineSearch::new(&needle, false),
                 value_finder: memmem::Finder::new(&value).into_owned(),
                 field,
                 value,
@@ -142,8 +143,8 @@ fn device_consts(field: &[u8], value: &[u8], op: Op) -> Result<Vec<u8>, KernelEr
 /// The test one line must pass, with the searchers built once per bind.
 #[derive(Debug)]
 struct LineTest {
-    /// Finds `"field"`, which every matching line holds.
-    finder: memmem::Finder<'static>,
+    /// Finds the lines holding `"field"`, which every matching line holds.
+    search: LineSearch,
     /// Finds `value` inside a raw value (for `contains`).
     value_finder: memmem::Finder<'static>,
     field: Vec<u8>,
@@ -167,20 +168,12 @@ impl LineTest {
 
     /// Appends to `out` every kept line of `chunk`, with its `\n`, in order.
     fn filter(&self, chunk: &[u8], out: &mut Vec<u8>) {
-        let mut pos = 0;
-        while pos < chunk.len() {
-            let Some(hit) = self.finder.find(&chunk[pos..]) else {
-                return;
-            };
-            let at = pos + hit;
-            let start = memchr::memrchr(b'\n', &chunk[pos..at]).map_or(pos, |i| pos + i + 1);
-            let end = memchr::memchr(b'\n', &chunk[at..]).map_or(chunk.len(), |i| at + i);
-            let next = (end + 1).min(chunk.len());
-            if self.matches(&chunk[start..end]) {
-                out.extend_from_slice(&chunk[start..next]);
+        self.search.for_each_line(chunk, |start, end| {
+            let line = &chunk[start..end];
+            if self.matches(line.strip_suffix(b"\n").unwrap_or(line)) {
+                out.extend_from_slice(line);
             }
-            pos = next;
-        }
+        });
     }
 }
 
