@@ -11,6 +11,7 @@
 //! - [`credentials`]: root S3 keys and the admin token (env, config, or generated).
 //! - [`wiring`]: the composition root that starts a node ([`wiring::start`]).
 //! - [`server`]: HTTP listeners with a bounded graceful drain.
+//! - [`simulated`]: simulated devices (`[[devices]]`) as backends.
 //! - [`admin`]: `/health`, `/metrics` and the JSON admin API.
 //! - [`systemd`], [`telemetry`]: service-manager and logging integration.
 //! - [`cli`]: the `quarry` command.
@@ -37,6 +38,7 @@ pub mod config;
 pub mod credentials;
 pub mod devices;
 pub mod server;
+pub mod simulated;
 pub mod systemd;
 pub mod telemetry;
 pub mod wiring;

@@ -29,10 +29,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::admin::{AdminService, NodeInfo};
-use crate::config::{ConfigError, EnvSource, QuarryConfig, validate};
+use crate::config::{ConfigError, EnvSource, QuarryConfig, placement_map, validate};
 use crate::credentials::{self, CredentialsError, RootCredentials};
 use crate::devices;
 use crate::server::{self, HttpSettings};
+use crate::simulated;
 use crate::systemd;
 
 /// How long a client may take to send a request head.
@@ -82,6 +83,9 @@ pub enum StartError {
     /// The native-kernel worker pool could not be started.
     #[error("failed to start the native kernel worker pool (functions.native)")]
     Native(#[source] BackendError),
+    /// A `[[devices]]` entry could not be built.
+    #[error(transparent)]
+    SimulatedDevice(#[from] simulated::SimulatedDeviceError),
     /// A deployed function could not be loaded.
     #[error("failed to load the deployed functions from {path}")]
     Functions {
@@ -206,14 +210,16 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
             .map_err(StartError::Join)??
     };
     let registry = Registry::new();
-    let native = NativeBackend::new(&cfg.functions.native).map_err(StartError::Native)?;
-    let mut backends: Vec<Arc<dyn Backend>> = vec![Arc::new(native), parts.wasm];
+    let native = Arc::new(NativeBackend::new(&cfg.functions.native).map_err(StartError::Native)?);
+    let simulated = simulated::build(&cfg.devices, &native)?;
+    let mut backends: Vec<Arc<dyn Backend>> = vec![native, parts.wasm];
     backends.extend(
         opencl
             .backends
             .into_iter()
             .map(|b| Arc::new(b) as Arc<dyn Backend>),
     );
+    backends.extend(simulated);
     let scheduler_metrics = SchedulerMetrics::register(&registry).map_err(StartError::Metrics)?;
     let scheduler = Arc::new(
         Scheduler::new(backends, cfg.functions.scheduler.clone()).with_metrics(scheduler_metrics),
@@ -239,7 +245,8 @@ pub async fn start(cfg: QuarryConfig, env: &dyn EnvSource) -> Result<RunningNode
         backend,
         Arc::clone(&store),
     )
-    .with_metrics(function_metrics);
+    .with_metrics(function_metrics)
+    .with_placement(placement_map(&cfg.placement));
     let hooks = Arc::new(hooks);
     let (ready, dropped) = events
         .recover(|record| {

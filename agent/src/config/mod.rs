@@ -5,11 +5,13 @@
 //! parse, then validate once ([`load`]), collecting every problem before failing. Every option
 //! is documented in `docs/config.md`; keep the two in step.
 
+mod devices;
 mod env;
 mod file;
 mod secret;
 mod validate;
 
+pub use self::devices::{DeviceEntry, DeviceKind, PlacementEntry, placement_map};
 pub use self::env::{EnvSource, MapEnv, ProcessEnv};
 pub use self::file::{load, parse_str};
 pub use self::secret::Secret;
@@ -43,6 +45,10 @@ pub struct QuarryConfig {
     pub functions: OffloadConfig,
     /// Asynchronous trigger events: delivery attempts, backoff and concurrency.
     pub events: EventConfig,
+    /// `[[devices]]`: simulated devices (CSD, FPGA card, GPU) the scheduler may place jobs on.
+    pub devices: Vec<DeviceEntry>,
+    /// `[[placement]]`: buckets whose objects live on a CSD's namespace.
+    pub placement: Vec<PlacementEntry>,
 }
 
 /// `[server]`.

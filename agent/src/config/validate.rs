@@ -124,6 +124,7 @@ pub fn validate(cfg: &QuarryConfig, env: &dyn EnvSource) -> Result<(), ConfigErr
     problems.extend(cfg.functions.native.problems());
     problems.extend(cfg.functions.scheduler.problems());
     problems.extend(cfg.events.problems());
+    problems.extend(super::devices::problems(&cfg.devices, &cfg.placement));
 
     if problems.is_empty() {
         Ok(())

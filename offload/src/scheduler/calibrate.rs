@@ -56,7 +56,9 @@ impl Scheduler {
             let params = sample_params(kernel.info());
             let input = sample_input(kernel.info(), large);
             for backend in &self.backends {
-                if backend.variant_for(&spec).is_none() {
+                if backend.variant_for(&spec).is_none() || is_modelled(backend.as_ref(), &name) {
+                    // A modelled device answers for itself (`Backend::estimate`); measuring
+                    // the host running its programs would tell nothing about the device.
                     continue;
                 }
                 let id = backend.id().clone();
@@ -136,6 +138,17 @@ impl Kernel for Builtin {
     ) -> Result<Arc<dyn quarry_kernels::BoundKernel>, quarry_kernels::KernelError> {
         self.0.bind(params)
     }
+}
+
+/// Whether `backend` has a device model of its own for `work`.
+fn is_modelled(backend: &dyn Backend, work: &str) -> bool {
+    let probe = crate::backend::Demand {
+        work,
+        input_bytes: 0,
+        output_bytes: 0,
+        location: &crate::backend::DataLocation::Host,
+    };
+    backend.estimate(&probe).is_some()
 }
 
 /// One kernel on one backend.
