@@ -337,3 +337,30 @@ async fn bad_params_and_large_results_pass_through() {
     assert!(report.unwrap().device_time.is_some());
     assert!(effects.device_time().is_some());
 }
+
+#[tokio::test]
+async fn pace_holds_the_job_for_its_device_time() {
+    let exec = executor();
+    let paced = SimDeviceBackend::new(
+        BackendId("csd0".to_owned()),
+        &Profile::builtin("smartssd").unwrap(),
+        Arc::clone(&exec),
+        SimDeviceConfig { pace: true },
+    )
+    .unwrap();
+    let data = log_lines(20_000);
+    let size = data.len() as u64;
+    let on_device = DataLocation::Device(BackendId("csd0".to_owned()));
+    let started = Instant::now();
+    let (report, _) = run(
+        &paced,
+        job("grep", &[("pattern", "ERROR")], size, on_device),
+        &data,
+    )
+    .await;
+    let report = report.unwrap();
+    // A lower bound only: pacing sleeps until the device time has passed.
+    let device_time = report.device_time.unwrap();
+    assert!(started.elapsed() >= device_time, "{device_time:?}");
+    assert!(report.wall_time >= device_time);
+}
