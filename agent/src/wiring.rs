@@ -104,6 +104,15 @@ pub enum StartError {
         #[source]
         source: UserKernelError,
     },
+    /// The registered eBPF programs could not be loaded.
+    #[error("failed to load the registered eBPF programs from {path}")]
+    Ebpf {
+        /// The programs directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: quarry_interceptor::functions::UserEbpfError,
+    },
     /// The triggers could not be loaded.
     #[error("failed to load the triggers from the catalog")]
     Triggers(#[source] TriggerError),
@@ -380,12 +389,23 @@ fn open_catalog(
         },
     )?;
     let kernels = Arc::new(kernels);
+    let ebpf_dir = data_dir.join("ebpf");
+    let ebpf = quarry_interceptor::functions::NodeEbpf::open(
+        Arc::clone(&catalog),
+        ebpf_dir.clone(),
+        quarry_ebpf::Limits::default(),
+    )
+    .map_err(|source| StartError::Ebpf {
+        path: ebpf_dir,
+        source,
+    })?;
     let functions_dir = data_dir.join("functions");
     let functions = FunctionRegistry::open(
         Arc::clone(&catalog),
         functions_dir.clone(),
         Arc::clone(&backend),
         Arc::clone(&kernels) as Arc<dyn KernelLookup>,
+        Arc::new(ebpf),
     )
     .map_err(|source| StartError::Functions {
         path: functions_dir,

@@ -66,6 +66,10 @@ pub enum Variant {
     /// a job starts. Its CPU variant runs on the native backend, its OpenCL variant on
     /// OpenCL devices.
     Kernel(Arc<dyn quarry_kernels::Kernel>),
+    /// An eBPF program for a smart SSD (a downloadable program in the NVMe computational-
+    /// programs model), run in the userspace eBPF VM. Only computational-storage backends
+    /// run it; every other backend's `variant_for` passes it over.
+    Ebpf(Arc<quarry_ebpf::EbpfKernel>),
 }
 
 impl fmt::Debug for Variant {
@@ -73,6 +77,11 @@ impl fmt::Debug for Variant {
         match self {
             Self::Wasm(_) => f.write_str("Variant::Wasm"),
             Self::Kernel(k) => write!(f, "Variant::Kernel({})", k.info().name),
+            Self::Ebpf(k) => write!(
+                f,
+                "Variant::Ebpf({})",
+                quarry_kernels::Kernel::info(k.as_ref()).name
+            ),
         }
     }
 }

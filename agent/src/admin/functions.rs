@@ -3,7 +3,9 @@
 //!
 //! - `PUT /v1/functions/{name}?memory=64MiB&timeout=5s&param=k=v&backend_class=gpu`: the body
 //!   is the package (a `.wasm` module, WAT text or a `.tar.gz` with `manifest.toml`); or, with
-//!   `kernel=KERNEL` and an empty body, a kernel bound to the name with preset params. `201`
+//!   `kernel=KERNEL` and an empty body, a kernel bound to the name with preset params; with
+//!   `ebpf=PROGRAM` (beside `kernel`, or alone) the function also (or only) has that eBPF
+//!   program as its variant for computational-storage devices. `201`
 //!   with the [`FunctionRecord`] for a new function, `200` for a new version of an existing one.
 //! - `GET /v1/functions`: every record, by name.
 //! - `GET /v1/functions/{name}`: [`FunctionDetails`], the record and the triggers using it.
@@ -49,6 +51,24 @@ pub(super) async fn deploy(
         Ok(body) => body,
         Err(resp) => return resp,
     };
+    if kernel.is_none()
+        && let Some(program) = options.ebpf.clone()
+    {
+        if !body.is_empty() {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "an eBPF function takes no package: send an empty body with ebpf=PROGRAM",
+            );
+        }
+        let registry = Arc::clone(&state.hooks.registry);
+        let name = name.to_owned();
+        return match blocking(move || registry.deploy_ebpf(&name, &program, options)).await {
+            Ok(Ok(record)) if record.version == 1 => json(StatusCode::CREATED, &record),
+            Ok(Ok(record)) => json(StatusCode::OK, &record),
+            Ok(Err(e)) => function_error(&e),
+            Err(resp) => resp,
+        };
+    }
     if let Some(kernel) = kernel {
         if !body.is_empty() {
             return json_error(
@@ -131,9 +151,9 @@ fn function_error(e: &FunctionError) -> AdminResponse {
         | FunctionError::KernelName { .. }
         | FunctionError::BadPolicy { .. }
         | FunctionError::KernelParams { .. } => StatusCode::BAD_REQUEST,
-        FunctionError::NoSuchFunction { .. } | FunctionError::NoSuchKernel { .. } => {
-            StatusCode::NOT_FOUND
-        }
+        FunctionError::NoSuchFunction { .. }
+        | FunctionError::NoSuchKernel { .. }
+        | FunctionError::NoSuchEbpf { .. } => StatusCode::NOT_FOUND,
         FunctionError::InUse { triggers, .. } => {
             return json(
                 StatusCode::CONFLICT,
@@ -178,10 +198,11 @@ fn deploy_options(query: &str) -> Result<(DeployOptions, Option<String>), String
                 options.params.insert(k.to_owned(), v.to_owned());
             }
             "kernel" => kernel = Some(value.into_owned()),
+            "ebpf" => options.ebpf = Some(value.into_owned()),
             "backend_class" => options.backend_class = Some(value.into_owned()),
             other => {
                 return Err(format!(
-                    "unknown query parameter {other:?}; use memory, timeout, param, kernel or backend_class"
+                    "unknown query parameter {other:?}; use memory, timeout, param, kernel, ebpf or backend_class"
                 ));
             }
         }

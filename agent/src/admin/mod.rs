@@ -12,6 +12,8 @@
 //! - `GET /v1/devices`: the backends jobs are placed on, with load and measured rates.
 //! - `GET /v1/kernels`, `GET|PUT|DELETE /v1/kernels/{name}`: the built-in and registered
 //!   kernels; a `PUT` registers an OpenCL kernel (the body is its source or binary).
+//! - `GET /v1/ebpf`, `GET|PUT|DELETE /v1/ebpf/{name}`: the built-in and registered eBPF
+//!   device programs; a `PUT` registers one (the body is its ELF object).
 //! - `POST /v1/triggers`, `GET /v1/triggers`, `DELETE /v1/triggers/{id}`.
 //! - `GET /v1/events`, `POST /v1/events/{id}/retry`: the async event queue and dead letters.
 //!
@@ -20,6 +22,7 @@
 //! the limit, 500 for the node's own failures.
 
 mod devices;
+mod ebpf;
 mod events;
 mod functions;
 mod kernels;
@@ -159,6 +162,10 @@ impl AdminService {
             (&Method::GET, ["kernels", name]) => kernels::show(&state, name),
             (&Method::PUT, ["kernels", name]) => kernels::register(&state, name, req).await,
             (&Method::DELETE, ["kernels", name]) => kernels::remove(&state, name).await,
+            (&Method::GET, ["ebpf"]) => ebpf::list(&state),
+            (&Method::GET, ["ebpf", name]) => ebpf::show(&state, name),
+            (&Method::PUT, ["ebpf", name]) => ebpf::register(&state, name, req).await,
+            (&Method::DELETE, ["ebpf", name]) => ebpf::remove(&state, name).await,
             (&Method::GET, ["triggers"]) => triggers::list(&state),
             (&Method::POST, ["triggers"]) => triggers::add(&state, req).await,
             (&Method::DELETE, ["triggers", id]) => triggers::remove(&state, id).await,

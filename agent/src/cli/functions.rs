@@ -30,6 +30,7 @@ pub(crate) async fn run(admin: &AdminClient, command: &FunctionCommand) -> Resul
             name,
             file,
             kernel,
+            ebpf,
             backend_class,
             memory,
             timeout,
@@ -48,15 +49,20 @@ pub(crate) async fn run(admin: &AdminClient, command: &FunctionCommand) -> Resul
             if let Some(class) = backend_class {
                 query.push(("backend_class", class.clone()));
             }
+            if let Some(program) = ebpf {
+                query.push(("ebpf", program.clone()));
+            }
             let bytes = match (file, kernel) {
                 (Some(file), _) => read_package(file).await?,
                 (None, Some(kernel)) => {
                     query.push(("kernel", kernel.clone()));
                     Vec::new()
                 }
+                (None, None) if ebpf.is_some() => Vec::new(),
                 (None, None) => {
                     return Err(CliError::Usage(
-                        "give the module or package FILE, or --kernel NAME".to_owned(),
+                        "give the module or package FILE, --kernel NAME or --ebpf PROGRAM"
+                            .to_owned(),
                     ));
                 }
             };

@@ -8,6 +8,7 @@
 
 mod admin;
 mod devices;
+mod ebpf;
 mod events;
 mod functions;
 mod invoke;
@@ -228,6 +229,51 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// eBPF device programs for computational-storage devices: built-in, and registered.
+    Ebpf {
+        /// What to do.
+        #[command(subcommand)]
+        command: EbpfCommand,
+    },
+}
+
+/// `quarry ebpf ...`.
+#[derive(Debug, Subcommand)]
+pub enum EbpfCommand {
+    /// List the eBPF programs.
+    Ls,
+    /// Register FILE (an eBPF ELF object: `clang -target bpf -O2 -c prog.c`) as program NAME.
+    /// The loader's checks (an ELF, BPF, a quarry/chunk section, known helpers, size) run on
+    /// the node; a refusal prints why. See docs/ebpf.md for the helper ABI.
+    Register {
+        /// Program name: lowercase letters, digits, '-' and '_'.
+        name: String,
+        /// The ELF object.
+        file: PathBuf,
+        /// filter, map or reduce.
+        #[arg(long)]
+        shape: String,
+        /// How the input is cut into records: bytes, lines, csv or records:N.
+        #[arg(long, default_value = "lines")]
+        framing: String,
+        /// One line saying what it computes.
+        #[arg(long, default_value = "")]
+        summary: String,
+        /// A parameter the program reads with quarry_param: NAME (required) or NAME=DEFAULT
+        /// (repeatable).
+        #[arg(long = "param", value_name = "NAME[=DEFAULT]")]
+        params: Vec<String>,
+    },
+    /// Show one program: its listing and, for a registered one, its registration.
+    Show {
+        /// The program.
+        name: String,
+    },
+    /// Remove a registered program (refused while functions use it).
+    Rm {
+        /// The program.
+        name: String,
+    },
 }
 
 /// `quarry kernel ...`.
@@ -281,11 +327,15 @@ pub enum FunctionCommand {
         /// Function name: lowercase letters, digits, '-' and '_'.
         name: String,
         /// The module or package.
-        #[arg(required_unless_present = "kernel", conflicts_with = "kernel")]
+        #[arg(required_unless_present_any = ["kernel", "ebpf"], conflicts_with = "kernel")]
         file: Option<PathBuf>,
         /// Bind this kernel (built-in or registered; `quarry kernel ls`) instead of a module.
         #[arg(long)]
         kernel: Option<String>,
+        /// Give the function this eBPF program (`quarry ebpf ls`) as its variant for
+        /// computational-storage devices: beside --kernel, or alone.
+        #[arg(long, conflicts_with = "file")]
+        ebpf: Option<String>,
         /// Where it runs: auto, a device class (cpu, gpu, fpga, csd), require:CLASS,
         /// prefer:CLASS or backend:ID (`quarry devices` lists the ids).
         #[arg(long)]
@@ -441,6 +491,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Events { command } => events::run(&AdminClient::from_cli(&cli)?, command).await,
         Command::Kernel { command } => kernels::run(&AdminClient::from_cli(&cli)?, command).await,
         Command::Devices { json } => devices::run(&AdminClient::from_cli(&cli)?, *json).await,
+        Command::Ebpf { command } => ebpf::run(&AdminClient::from_cli(&cli)?, command).await,
     }
 }
 

@@ -20,6 +20,8 @@ pub(crate) const DEAD: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("d
 /// Registered (user) kernels by name.
 pub(crate) const USER_KERNELS: TableDefinition<'_, &str, &[u8]> =
     TableDefinition::new("user_kernels");
+/// Registered (user) eBPF programs by name.
+pub(crate) const USER_EBPF: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("user_ebpf");
 /// Id counters by name.
 const COUNTERS: TableDefinition<'_, &str, u64> = TableDefinition::new("counters");
 
@@ -70,6 +72,7 @@ impl Catalog {
         txn.open_table(COUNTERS).map_err(db_err("create tables"))?;
         txn.open_table(USER_KERNELS)
             .map_err(db_err("create tables"))?;
+        txn.open_table(USER_EBPF).map_err(db_err("create tables"))?;
         txn.commit().map_err(db_err("commit"))?;
         Ok(Self { db })
     }

@@ -11,6 +11,7 @@
 pub mod catalog;
 pub mod kernels;
 pub mod package;
+pub mod user_ebpf;
 pub mod user_kernels;
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +31,7 @@ use sha2::{Digest, Sha256};
 use self::catalog::{Catalog, CatalogError, FUNCTIONS, db_err, decode, encode};
 pub use self::kernels::{BuiltinKernels, KernelListing, KernelLookup, ParamListing};
 pub use self::package::Manifest;
+pub use self::user_ebpf::{EbpfListing, NodeEbpf, UserEbpfError, UserEbpfRecord, UserEbpfRequest};
 pub use self::user_kernels::{
     KernelBuildError, KernelCompiler, NoCompiler, NodeKernels, UserKernelError, UserKernelRecord,
     UserKernelRequest,
@@ -65,6 +67,10 @@ pub struct FunctionRecord {
     /// Where it prefers or requires to run (`auto`, `gpu`, `prefer:fpga`, ...); `None`: auto.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_class: Option<String>,
+    /// The eBPF program it also runs on computational-storage devices (beside its kernel),
+    /// or only runs (without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebpf: Option<String>,
 }
 
 /// Options given at deploy time; each overrides the manifest.
@@ -79,6 +85,9 @@ pub struct DeployOptions {
     /// Placement: `auto`, a device class (`cpu`, `gpu`, `fpga`, `csd`), `require:CLASS` or
     /// `prefer:CLASS`.
     pub backend_class: Option<String>,
+    /// An eBPF program (built-in or registered) to deploy as the function's variant for
+    /// computational-storage devices.
+    pub ebpf: Option<String>,
 }
 
 /// A version ready to run.
@@ -148,6 +157,14 @@ pub enum FunctionError {
         /// The name.
         name: String,
     },
+    /// No eBPF program by that name.
+    #[error(
+        "no eBPF program named {name:?}: `quarry ebpf ls` lists the built-in and registered ones"
+    )]
+    NoSuchEbpf {
+        /// The name.
+        name: String,
+    },
     /// A kernel's name cannot be deployed over.
     #[error("{name:?} is the name of a kernel; deploy under another name (e.g. `my-{name}`)")]
     KernelName {
@@ -207,6 +224,7 @@ pub struct FunctionRegistry {
     dir: PathBuf,
     backend: Arc<WasmBackend>,
     kernels: Arc<dyn KernelLookup>,
+    ebpf: Arc<NodeEbpf>,
     live: RwLock<HashMap<String, Arc<Deployed>>>,
     /// Held by deploys and deletes.
     writes: std::sync::Mutex<()>,
@@ -230,6 +248,7 @@ impl FunctionRegistry {
         dir: PathBuf,
         backend: Arc<WasmBackend>,
         kernels: Arc<dyn KernelLookup>,
+        ebpf: Arc<NodeEbpf>,
     ) -> Result<Self, FunctionError> {
         std::fs::create_dir_all(&dir).map_err(|source| FunctionError::Io {
             path: dir.clone(),
@@ -251,6 +270,7 @@ impl FunctionRegistry {
             dir,
             backend,
             kernels,
+            ebpf,
             live: RwLock::new(HashMap::new()),
             writes: std::sync::Mutex::new(()),
         };
@@ -263,6 +283,17 @@ impl FunctionRegistry {
                         function = %record.name,
                         %kernel,
                         "not loaded: its kernel is gone (register it again, or `quarry fn rm` the function)"
+                    ),
+                }
+                continue;
+            }
+            if let Some(program) = &record.ebpf {
+                match registry.ebpf.program(program) {
+                    Some(p) => registry.install_ebpf(record, p),
+                    None => tracing::warn!(
+                        function = %record.name,
+                        %program,
+                        "not loaded: its eBPF program is gone (register it again, or `quarry fn rm` the function)"
                     ),
                 }
                 continue;
@@ -356,6 +387,7 @@ impl FunctionRegistry {
             module_size: package.module.len() as u64,
             deployed_at: SystemTime::now(),
             kernel: None,
+            ebpf: None,
             backend_class: options.backend_class,
         };
         self.commit(&record)?;
@@ -376,6 +408,9 @@ impl FunctionRegistry {
     ) -> Result<FunctionRecord, FunctionError> {
         self.check_deploy_name(name)?;
         Self::check_policy(name, &options)?;
+        if let Some(program) = &options.ebpf {
+            self.ebpf_program(program)?;
+        }
         let Some(k) = self.kernels.kernel(kernel) else {
             return Err(FunctionError::NoSuchKernel {
                 name: kernel.to_owned(),
@@ -402,6 +437,7 @@ impl FunctionRegistry {
             deployed_at: SystemTime::now(),
             kernel: Some(kernel.to_owned()),
             backend_class: options.backend_class,
+            ebpf: options.ebpf,
         };
         self.commit(&record)?;
         self.install_kernel(record.clone(), k);
@@ -409,6 +445,110 @@ impl FunctionRegistry {
         self.remove_old_versions(name, 0);
         tracing::info!(function = %name, version, %kernel, "deployed kernel function");
         Ok(record)
+    }
+
+    /// Deploys the eBPF program `program` (built-in or registered) as function `name`, run
+    /// only on computational-storage devices, with preset params: a new function or its next
+    /// version.
+    pub fn deploy_ebpf(
+        &self,
+        name: &str,
+        program: &str,
+        options: DeployOptions,
+    ) -> Result<FunctionRecord, FunctionError> {
+        self.check_deploy_name(name)?;
+        Self::check_policy(name, &options)?;
+        let p = self.ebpf_program(program)?;
+        let info = quarry_kernels::Kernel::info(p.as_ref());
+        quarry_kernels::Params::new(options.params.clone())
+            .check_given(info)
+            .map_err(|source| FunctionError::KernelParams {
+                kernel: program.to_owned(),
+                source,
+            })?;
+        let limits = self.limits(name, FunctionLimits::default(), &options)?;
+        let _guard = self.write_lock();
+        let version = self.get(name).map_or(1, |d| d.record.version + 1);
+        let record = FunctionRecord {
+            name: name.to_owned(),
+            version,
+            description: info.summary.to_string(),
+            limits,
+            permissions: Vec::new(),
+            params: options.params,
+            sha256: String::new(),
+            module_size: 0,
+            deployed_at: SystemTime::now(),
+            kernel: None,
+            backend_class: options.backend_class,
+            ebpf: Some(program.to_owned()),
+        };
+        self.commit(&record)?;
+        self.install_ebpf(record.clone(), p);
+        self.remove_old_versions(name, 0);
+        tracing::info!(function = %name, version, %program, "deployed eBPF function");
+        Ok(record)
+    }
+
+    /// Re-resolves every deployed function that runs eBPF program `program` (after a
+    /// registered program was replaced), so that new invocations run the new object.
+    pub fn rebind_ebpf(&self, program: &str) {
+        let users: Vec<FunctionRecord> = self
+            .list()
+            .into_iter()
+            .filter(|r| r.ebpf.as_deref() == Some(program))
+            .collect();
+        for record in users {
+            match record
+                .kernel
+                .as_deref()
+                .and_then(|k| self.kernels.kernel(k))
+            {
+                Some(kernel) => self.install_kernel(record, kernel),
+                None => {
+                    if let Some(p) = self.ebpf.program(program) {
+                        self.install_ebpf(record, p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The deployed functions that run eBPF program `program`, by name.
+    pub fn ebpf_users(&self, program: &str) -> Vec<String> {
+        self.list()
+            .into_iter()
+            .filter(|r| r.ebpf.as_deref() == Some(program))
+            .map(|r| r.name)
+            .collect()
+    }
+
+    /// The node's eBPF programs.
+    pub fn ebpf(&self) -> &Arc<NodeEbpf> {
+        &self.ebpf
+    }
+
+    fn ebpf_program(&self, program: &str) -> Result<Arc<quarry_ebpf::EbpfKernel>, FunctionError> {
+        self.ebpf
+            .program(program)
+            .ok_or_else(|| FunctionError::NoSuchEbpf {
+                name: program.to_owned(),
+            })
+    }
+
+    fn install_ebpf(&self, record: FunctionRecord, program: Arc<quarry_ebpf::EbpfKernel>) {
+        let spec = Arc::new(FunctionSpec {
+            name: record.name.clone(),
+            version: record.version,
+            limits: record.limits,
+            permissions: Vec::new(),
+            variants: vec![Variant::Ebpf(program)],
+        });
+        let name = record.name.clone();
+        self.live
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name, Arc::new(Deployed { record, spec }));
     }
 
     /// The live version of `name`: a deployed function, or else a kernel of that name (a
@@ -569,7 +709,15 @@ impl FunctionRegistry {
             version: record.version,
             limits: record.limits,
             permissions: Vec::new(),
-            variants: vec![Variant::Kernel(kernel)],
+            variants: std::iter::once(Variant::Kernel(kernel))
+                .chain(
+                    record
+                        .ebpf
+                        .as_deref()
+                        .and_then(|p| self.ebpf.program(p))
+                        .map(Variant::Ebpf),
+                )
+                .collect(),
         });
         let name = record.name.clone();
         self.live
@@ -666,6 +814,7 @@ fn kernel_function(name: &str, kernel: Arc<dyn quarry_kernels::Kernel>) -> Deplo
         module_size: 0,
         deployed_at: SystemTime::UNIX_EPOCH,
         kernel: Some(name.to_owned()),
+        ebpf: None,
         backend_class: None,
     };
     let spec = Arc::new(FunctionSpec {

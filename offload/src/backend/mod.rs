@@ -205,6 +205,8 @@ pub enum VariantKind {
     Native,
     /// A kernel's OpenCL implementation.
     OpenCl,
+    /// An eBPF program on a computational-storage device.
+    Ebpf,
 }
 
 /// One job: a function version and the facts of its invocation.

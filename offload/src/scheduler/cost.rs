@@ -52,6 +52,7 @@ impl Rate {
             VariantKind::Wasm => (200, 200e6),
             VariantKind::Native => (20, 1e9),
             VariantKind::OpenCl => (1_000, 2e9),
+            VariantKind::Ebpf => (100, 500e6),
         };
         Self {
             fixed: Duration::from_micros(fixed_us),

@@ -334,8 +334,12 @@ pub fn work_name(function: &FunctionSpec, variant: VariantKind) -> String {
         .variants
         .iter()
         .find_map(|v| match v {
-            Variant::Kernel(k) => Some(k.info().name.to_string()),
-            Variant::Wasm(_) => None,
+            Variant::Kernel(k) if variant != VariantKind::Ebpf => Some(k.info().name.to_string()),
+            Variant::Ebpf(k) if variant == VariantKind::Ebpf => Some(format!(
+                "ebpf:{}",
+                quarry_kernels::Kernel::info(k.as_ref()).name
+            )),
+            Variant::Kernel(_) | Variant::Ebpf(_) | Variant::Wasm(_) => None,
         })
         .unwrap_or_else(|| function.name.clone())
 }

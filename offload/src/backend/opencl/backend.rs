@@ -112,7 +112,7 @@ impl OpenClBackend {
             Variant::Kernel(k) if k.info().opencl && self.device.can_run(&k.info().name) => {
                 Some(Arc::clone(k))
             }
-            Variant::Kernel(_) | Variant::Wasm(_) => None,
+            Variant::Kernel(_) | Variant::Wasm(_) | Variant::Ebpf(_) => None,
         })
     }
 }

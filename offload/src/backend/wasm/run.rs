@@ -48,7 +48,7 @@ pub(super) async fn run(
     };
     let wasm = function.variants.iter().find_map(|v| match v {
         Variant::Wasm(m) => Some(Arc::clone(m)),
-        Variant::Kernel(_) => None,
+        Variant::Kernel(_) | Variant::Ebpf(_) => None,
     });
     let Some(module) = wasm else {
         return Err(BackendError::Unsupported {
