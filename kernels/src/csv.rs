@@ -122,20 +122,47 @@ pub fn for_each_row(
 }
 
 /// The first and last row ends in `data` (offsets just past a `\n` outside quotes), given
-/// whether `data` starts inside quotes, and whether it ends inside quotes. One pass of block
-/// masks, as in [`for_each_row`].
+/// whether `data` starts inside quotes, and whether it ends inside quotes.
+///
+/// The first is found by reading blocks from the start (see [`for_each_row`]); the quote
+/// state at the end follows from the number of quotes (one counting pass), and the last row
+/// end by reading blocks backwards from the end with that state.
 pub fn row_ends(data: &[u8], in_quotes: bool) -> (Option<(usize, usize)>, bool) {
     let mut blocks = QuotedBlocks::new(data, 0);
     blocks.in_quotes = if in_quotes { u64::MAX } else { 0 };
     let mut first = None;
-    let mut last = None;
     while let Some((block, _, newlines)) = blocks.next_block() {
         if newlines != 0 {
-            first.get_or_insert_with(|| block + newlines.trailing_zeros() as usize + 1);
-            last = Some(block + (63 - newlines.leading_zeros() as usize) + 1);
+            first = Some(block + newlines.trailing_zeros() as usize + 1);
+            break;
         }
     }
-    (first.zip(last), blocks.in_quotes != 0)
+    let ends_quoted = in_quotes ^ (crate::simd::count_byte(data, b'"') % 2 == 1);
+    let Some(first) = first else {
+        return (None, ends_quoted);
+    };
+    // Backwards, one block at a time; `after` is the quote state at the end of the block.
+    let mut after = ends_quoted;
+    let mut end = data.len();
+    let mut masks = [[0u64; 3]];
+    loop {
+        let start = end.saturating_sub(64);
+        crate::simd::class_masks(&data[..end], start, [b'"', b',', b'\n'], &mut masks);
+        let [quotes, _, newlines] = masks[0];
+        let before = after ^ (quotes.count_ones() % 2 == 1);
+        let quoted = prefix_xor(quotes) ^ if before { u64::MAX } else { 0 };
+        let newlines = newlines & !quoted;
+        if newlines != 0 {
+            let last = start + (63 - newlines.leading_zeros() as usize) + 1;
+            return (Some((first, last)), ends_quoted);
+        }
+        if start == 0 {
+            // Unreachable: the block holding the first row end reads it again.
+            return (Some((first, first)), ends_quoted);
+        }
+        after = before;
+        end = start;
+    }
 }
 
 /// The end of a field that ends at a `\n` at `at`: a `\r` right before it is not part of it.
@@ -182,20 +209,10 @@ impl<'a> QuotedBlocks<'a> {
     }
 
     /// The next block: its offset, then its commas and its newlines outside quotes.
+    #[inline(always)]
     fn next_block(&mut self) -> Option<(usize, u64, u64)> {
-        if self.taken == self.filled {
-            self.base += 64 * self.filled;
-            if self.base >= self.data.len() {
-                return None;
-            }
-            self.filled = (self.data.len() - self.base).div_ceil(64).min(BATCH_BLOCKS);
-            self.taken = 0;
-            crate::simd::class_masks(
-                self.data,
-                self.base,
-                [b'"', b',', b'\n'],
-                &mut self.masks[..self.filled],
-            );
+        if self.taken == self.filled && !self.refill() {
+            return None;
         }
         let [quotes, commas, newlines] = self.masks[self.taken];
         let block = self.base + 64 * self.taken;
@@ -204,6 +221,24 @@ impl<'a> QuotedBlocks<'a> {
         // Bit 63 says whether the block ends inside quotes; spread it to all bits.
         self.in_quotes = 0u64.wrapping_sub(quoted >> 63);
         Some((block, commas & !quoted, newlines & !quoted))
+    }
+
+    /// Computes the masks of the next batch; `false` at the end of the data.
+    #[inline(never)]
+    fn refill(&mut self) -> bool {
+        self.base += 64 * self.filled;
+        if self.base >= self.data.len() {
+            return false;
+        }
+        self.filled = (self.data.len() - self.base).div_ceil(64).min(BATCH_BLOCKS);
+        self.taken = 0;
+        crate::simd::class_masks(
+            self.data,
+            self.base,
+            [b'"', b',', b'\n'],
+            &mut self.masks[..self.filled],
+        );
+        true
     }
 }
 

@@ -115,6 +115,9 @@ impl Predicate {
 
     /// Whether a field whose unescaped value is `field` matches.
     pub fn matches(&self, field: &[u8]) -> bool {
+        if let (Operand::Text(text), CompareOp::Eq | CompareOp::Ne) = (&self.operand, self.op) {
+            return same_bytes(field, text) == (self.op == CompareOp::Eq);
+        }
         let ordering = match (&self.operand, &self.contains) {
             (_, Some(finder)) => return finder.find(field).is_some(),
             (Operand::Text(text), None) => field.cmp(text.as_slice()),
@@ -158,6 +161,12 @@ impl Predicate {
         consts.extend_from_slice(&number.to_le_bytes());
         Ok(())
     }
+}
+
+/// Whether `a` and `b` hold the same bytes: a byte loop, not `memcmp`, for the short fields a
+/// filter compares once per row, where the call would cost more than the compare.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Appends `value` as a little-endian u32, refusing one that does not fit.

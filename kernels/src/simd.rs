@@ -7,10 +7,11 @@
 //!
 //! A block is 64 positions `base + i`, `i` in `0..64`; bit `i` of its mask says whether
 //! position `base + i` passes a byte test. Positions past the end of the data never pass.
-//! Two tests:
+//! Two tests, and a count:
 //! - [`probe_masks`]: every one of three [`Probe`]s passes (a byte at a fixed offset, with
 //!   optional ASCII case folding): the candidates of a substring search (`grep`);
-//! - [`class_masks`]: one mask per byte value, for three values (the `"` `,` `\n` of a CSV row).
+//! - [`class_masks`]: one mask per byte value, for three values (the `"` `,` `\n` of a CSV row);
+//! - [`count_byte`]: how many bytes equal a value (the quotes of a CSV piece).
 //!
 //! On x86-64 CPUs with AVX2 (detected at run time) each block costs a few vector compares and
 //! two `movemask`s; elsewhere, and for the last partial blocks, a scalar loop gives the same
@@ -85,6 +86,25 @@ pub(crate) fn class_masks(data: &[u8], base: usize, bytes: [u8; 3], out: &mut [[
     scalar_class_masks(data, base + 64 * full, bytes, rest);
 }
 
+/// How many bytes of `data` equal `byte`.
+pub(crate) fn count_byte(data: &[u8], byte: u8) -> usize {
+    let whole = data.len() / 64 * 64;
+    let (head, tail) = data.split_at(whole);
+    #[cfg(target_arch = "x86_64")]
+    let head_count = if avx2::available() {
+        avx2::count_byte(head, byte)
+    } else {
+        scalar_count_byte(head, byte)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let head_count = scalar_count_byte(head, byte);
+    head_count + scalar_count_byte(tail, byte)
+}
+
+fn scalar_count_byte(data: &[u8], byte: u8) -> usize {
+    data.iter().filter(|&&b| b == byte).count()
+}
+
 /// How many of `blocks` blocks from `base` lie wholly in `len` bytes when each reads `reach`
 /// bytes from its start.
 fn full_blocks(len: usize, base: usize, reach: usize, blocks: usize) -> usize {
@@ -151,6 +171,12 @@ mod avx2 {
         }
     }
 
+    /// [`super::count_byte`] over whole 64-byte blocks.
+    pub(super) fn count_byte(data: &[u8], byte: u8) -> usize {
+        // SAFETY: as in `probe_masks`, AVX2 was detected by the caller.
+        unsafe { count_byte_avx2(data, byte) }
+    }
+
     /// [`super::class_masks`] over blocks that lie wholly in `data`.
     pub(super) fn class_masks(data: &[u8], base: usize, bytes: [u8; 3], out: &mut [[u64; 3]]) {
         // SAFETY: as in `probe_masks`, AVX2 was detected by the caller.
@@ -208,6 +234,18 @@ mod avx2 {
                 *mask = lo | (hi << 32);
             }
         }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn count_byte_avx2(data: &[u8], byte: u8) -> usize {
+        let byte = splat(byte);
+        let mut count = 0;
+        for block in blocks(data, 0, data.len() / 64) {
+            let lo = bits(_mm256_cmpeq_epi8(load(&block[0]), byte));
+            let hi = bits(_mm256_cmpeq_epi8(load(&block[1]), byte));
+            count += (lo | (hi << 32)).count_ones() as usize;
+        }
+        count
     }
 
     /// `count` 64-byte blocks of `data` from `start`, each as two 32-byte halves (panics if
@@ -275,6 +313,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn count_byte_agrees_with_the_scalar_loop(
+            data in proptest::collection::vec(
+                prop_oneof![Just(b'"'), any::<u8>()],
+                0..700,
+            ),
+        ) {
+            prop_assert_eq!(count_byte(&data, b'"'), scalar_count_byte(&data, b'"'));
+        }
+
         #[test]
         fn probe_masks_agree_with_the_scalar_loop(
             data in proptest::collection::vec(
