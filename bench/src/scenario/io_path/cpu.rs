@@ -19,6 +19,11 @@ pub fn own_cpu() -> Result<Duration> {
     read_stat("/proc/self/stat")
 }
 
+/// User plus system CPU time of the calling thread alone.
+pub fn thread_cpu() -> Result<Duration> {
+    read_stat("/proc/thread-self/stat")
+}
+
 fn read_stat(path: &str) -> Result<Duration> {
     let text = std::fs::read_to_string(path).with_context(|| format!("failed to read {path}"))?;
     parse_stat(&text).with_context(|| format!("unexpected format of {path}"))
@@ -51,5 +56,6 @@ mod tests {
     #[test]
     fn own_cpu_reads() {
         assert!(own_cpu().is_ok());
+        assert!(thread_cpu().is_ok());
     }
 }

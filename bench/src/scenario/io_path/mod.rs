@@ -8,9 +8,11 @@
 //! - quarryd serving it over HTTP with its default `direct_io = "auto"`, cold (data files
 //!   evicted, so it reads with O_DIRECT) and warm (read once through the page cache, so it
 //!   reads from there);
+//! - quarryd running the native grep kernel (count mode) on a GET of it, cold and warm;
+//! - loopback TCP sends of the same bytes (from memory, and read with tokio::fs): the socket's
+//!   share of serving, as context for the CPU ratios;
 //! - Quarry's store in this process (io_uring) on the same data dir, without HTTP, plain and
-//!   through the native grep kernel in count mode, cold and warm (quarryd cannot run a kernel
-//!   on a GET yet: one probe GET records what it answers).
+//!   through the native grep kernel in count mode, cold and warm (context: the store alone).
 //!
 //! Judged: the cold Quarry GET's bandwidth against fio's (at least 0.9x), and its CPU seconds
 //! per GB against tokio::fs's (at most 0.5x, cold and warm). Every row asked for appears in
@@ -24,6 +26,7 @@ pub mod local;
 pub mod quarry;
 pub mod report;
 pub mod store;
+pub mod tcp;
 
 use std::future::Future;
 use std::io::{self, Write};
@@ -88,17 +91,16 @@ pub async fn run_io_path(options: &IoPathOptions) -> Result<IoPathReport> {
     let work = run_dir(&options.work_dir, "io-path-")?;
     let data_dir = work.path().join("quarryd");
     let mut metrics = Vec::new();
-    let mut grep_probe = "not run".to_owned();
     let mut rows = Vec::new();
 
     // quarryd stores the file; its data file is what every other reader reads.
-    let (row, file) = quarry_phase(options, work.path(), &data_dir, None, &mut metrics).await;
-    rows.push(row);
+    let (quarry_rows, file) =
+        quarry_phase(options, work.path(), &data_dir, None, &mut metrics).await;
+    rows.extend(quarry_rows);
     if let Some(file) = &file {
-        grep_probe = probe_grep(options, work.path(), &data_dir).await;
         rows.extend(local_rows(options, file).await);
     }
-    let (row, _) = quarry_phase(
+    let (quarry_rows, _) = quarry_phase(
         options,
         work.path(),
         &data_dir,
@@ -106,7 +108,7 @@ pub async fn run_io_path(options: &IoPathOptions) -> Result<IoPathReport> {
         &mut metrics,
     )
     .await;
-    rows.push(row);
+    rows.extend(quarry_rows);
     rows.extend(store_rows(options, &data_dir, file.is_some()).await);
 
     if options.keep_work {
@@ -136,7 +138,6 @@ pub async fn run_io_path(options: &IoPathOptions) -> Result<IoPathReport> {
         caveats: CAVEATS.to_vec(),
         rows,
         quarryd_io_metrics: metrics,
-        quarryd_grep_probe: grep_probe,
         ratios,
         summary,
     })
@@ -192,6 +193,63 @@ async fn local_rows(options: &IoPathOptions, file: &Path) -> Vec<Row> {
             },
         ));
     }
+    rows.extend(serving_rows(options, file).await);
+    rows
+}
+
+/// The serving baselines: the bytes sent over loopback TCP from memory, and from the file
+/// through `tokio::fs` (cold and warm).
+async fn serving_rows(options: &IoPathOptions, file: &Path) -> Vec<Row> {
+    let size = options.file_size;
+    let mut rows = Vec::new();
+    progress("loopback TCP send from memory");
+    rows.push(Row::new(
+        "tcp_loopback_send",
+        "the file's size sent from one in-memory 1 MiB buffer over a loopback TCP connection \
+         with tokio, received and dropped by a thread (CPU: this process less that thread): \
+         the socket's share of a GET"
+            .to_owned(),
+        Cache::Warm,
+        samples(
+            options.runs,
+            || Ok(()),
+            || tcp::send_once(tcp::Source::Memory, file, size),
+        )
+        .await,
+    ));
+    let what = "tokio::fs::File::read of 1 MiB, then written to a loopback TCP connection \
+                (a minimal file server without HTTP; CPU: this process less the receiving \
+                thread)";
+    progress("tokio::fs read + loopback TCP send, cold");
+    rows.push(Row::new(
+        "tokio_fs_tcp_send_cold",
+        format!("{what}, the file evicted before each run"),
+        Cache::Cold,
+        samples(
+            options.runs,
+            || evict_path(file, false),
+            || tcp::send_once(tcp::Source::TokioFs, file, size),
+        )
+        .await,
+    ));
+    progress("tokio::fs read + loopback TCP send, warm");
+    let warmed = local::read_once(Api::Std, file, size).await;
+    rows.push(Row::new(
+        "tokio_fs_tcp_send_warm",
+        format!("{what}, after one untimed read"),
+        Cache::Warm,
+        match warmed {
+            Ok(_) => {
+                samples(
+                    options.runs,
+                    || Ok(()),
+                    || tcp::send_once(tcp::Source::TokioFs, file, size),
+                )
+                .await
+            }
+            Err(e) => Err(format!("{e:#}")),
+        },
+    ));
     rows
 }
 
@@ -215,20 +273,31 @@ where
 
 /// One quarryd phase (`direct_io = "auto"` both times): cold (`stored` is `None`: quarryd
 /// stores the file first, and its data files are evicted before each run) or warm (its data
-/// files read once through the page cache, then one untimed GET). Its plain-GET row, failed
-/// with the error when the phase could not run, and the data file the cold phase stored.
+/// files read once through the page cache, then one untimed GET). Its rows, a plain GET and a
+/// GET through the grep kernel (count), each failed with the error when it could not run, and
+/// the data file the cold phase stored.
 async fn quarry_phase(
     options: &IoPathOptions,
     work: &Path,
     data_dir: &Path,
     stored: Option<&Path>,
     metrics: &mut Vec<String>,
-) -> (Row, Option<PathBuf>) {
+) -> (Vec<Row>, Option<PathBuf>) {
     let cold = stored.is_none();
-    let (cache, name, phase) = if cold {
-        (Cache::Cold, "quarry_get_cold", "cold")
+    let (cache, phase, plain_name, grep_name) = if cold {
+        (
+            Cache::Cold,
+            "cold",
+            "quarry_get_cold",
+            "quarry_get_grep_count_cold",
+        )
     } else {
-        (Cache::Warm, "quarry_get_warm", "warm")
+        (
+            Cache::Warm,
+            "warm",
+            "quarry_get_warm",
+            "quarry_get_grep_count_warm",
+        )
     };
     let how = if cold {
         "quarryd direct_io = \"auto\", its data files evicted before each run (O_DIRECT)"
@@ -236,7 +305,22 @@ async fn quarry_phase(
         "quarryd direct_io = \"auto\", its data files read once through the page cache and \
          one untimed GET before the runs (page cache)"
     };
-    let what = format!("S3 GET over loopback, body read and dropped; {how}");
+    let gets = [
+        (
+            Get::Plain,
+            plain_name,
+            format!("S3 GET over loopback, body read and dropped; {how}"),
+        ),
+        (
+            Get::GrepCount,
+            grep_name,
+            format!(
+                "S3 GET with x-quarry-function=grep, pattern and mode=count: the native grep \
+                 kernel scans the body in quarryd, which answers the count; MiB/s of file \
+                 bytes scanned; {how}"
+            ),
+        ),
+    ];
     progress(&format!("quarryd, {how}"));
     let started = async {
         let quarry =
@@ -260,16 +344,20 @@ async fn quarry_phase(
         Err(e) => {
             let message = format!("{e:#}");
             progress(&format!("quarryd FAILED: {message}"));
-            return (Row::new(name, what, cache, Err(message)), None);
+            let rows = gets
+                .into_iter()
+                .map(|(_, name, what)| Row::new(name, what, cache, Err(message.clone())))
+                .collect();
+            return (rows, None);
         }
     };
     let evict = || if cold { quarry.evict() } else { Ok(()) };
-    let row = Row::new(
-        name,
-        what,
-        cache,
-        samples(options.runs, evict, || quarry.get(Get::Plain)).await,
-    );
+    let mut rows = Vec::new();
+    for (get, name, what) in gets {
+        progress(&format!("quarryd: {name}"));
+        let result = samples(options.runs, evict, || quarry.get(get)).await;
+        rows.push(Row::new(name, what, cache, result));
+    }
     match quarry.io_metrics().await {
         Ok(lines) => metrics.extend(lines.into_iter().map(|l| format!("{phase}: {l}"))),
         Err(e) => progress(&format!("quarryd metrics FAILED: {e:#}")),
@@ -277,25 +365,7 @@ async fn quarry_phase(
     if let Err(e) = quarry.stop().await {
         progress(&format!("quarryd stop FAILED: {e:#}"));
     }
-    (row, Some(file))
-}
-
-/// What one GET through the grep kernel (count) from quarryd answers: `ok`, or the error.
-async fn probe_grep(options: &IoPathOptions, work: &Path, data_dir: &Path) -> String {
-    let outcome = async {
-        let quarry =
-            Quarry::start(&options.quarryd, work, data_dir, "probe", options.file_size).await?;
-        let answer = quarry.get(Get::GrepCount).await;
-        quarry.stop().await?;
-        answer
-    }
-    .await;
-    let probe = match outcome {
-        Ok(_) => "ok".to_owned(),
-        Err(e) => format!("{e:#}"),
-    };
-    progress(&format!("quarryd GET through grep: {probe}"));
-    probe
+    (rows, Some(file))
 }
 
 /// The in-process store rows on quarryd's data dir (quarryd stopped): plain and grep count,
@@ -390,6 +460,19 @@ fn compute_ratios(rows: &[Row]) -> Vec<Ratio> {
     };
     let bw = |r: &Row| r.mib_per_s;
     let cpu = |r: &Row| r.cpu_s_per_gb;
+    // quarryd's CPU less the socket's (the loopback send of the same bytes), against a read.
+    let without_socket = |quarry: &str, den: &str| {
+        let (q, socket, d) = (
+            figure(quarry, cpu)?,
+            figure("tcp_loopback_send", cpu)?,
+            figure(den, cpu)?,
+        );
+        if d > 0.0 {
+            Ok((q - socket).max(0.0) / d)
+        } else {
+            Err(format!("{den} is zero"))
+        }
+    };
     vec![
         ratio(
             "quarry_get_cold_vs_fio_bandwidth".to_owned(),
@@ -410,6 +493,38 @@ fn compute_ratios(rows: &[Row]) -> Vec<Ratio> {
                 .to_owned(),
             share("quarry_get_warm", "tokio_fs_warm", cpu),
             Some((Comparison::AtMost, CPU_SHARE_TARGET)),
+        ),
+        ratio(
+            "quarry_get_cold_vs_tokio_fs_tcp_send_cold_cpu_per_gb".to_owned(),
+            "quarryd CPU s/GB serving a cold GET / tokio::fs read + loopback TCP send of the \
+             evicted file (context: the same bytes served without HTTP or Quarry)"
+                .to_owned(),
+            share("quarry_get_cold", "tokio_fs_tcp_send_cold", cpu),
+            None,
+        ),
+        ratio(
+            "quarry_get_warm_vs_tokio_fs_tcp_send_warm_cpu_per_gb".to_owned(),
+            "quarryd CPU s/GB serving a warm GET / tokio::fs read + loopback TCP send of the \
+             cached file (context)"
+                .to_owned(),
+            share("quarry_get_warm", "tokio_fs_tcp_send_warm", cpu),
+            None,
+        ),
+        ratio(
+            "quarry_get_cold_less_socket_vs_tokio_fs_cold_cpu_per_gb".to_owned(),
+            "(quarryd CPU s/GB, cold GET - loopback TCP send CPU s/GB) / tokio::fs CPU s/GB, \
+             cold (context: the judged ratio without the socket's share)"
+                .to_owned(),
+            without_socket("quarry_get_cold", "tokio_fs_cold"),
+            None,
+        ),
+        ratio(
+            "quarry_get_warm_less_socket_vs_tokio_fs_warm_cpu_per_gb".to_owned(),
+            "(quarryd CPU s/GB, warm GET - loopback TCP send CPU s/GB) / tokio::fs CPU s/GB, \
+             warm (context)"
+                .to_owned(),
+            without_socket("quarry_get_warm", "tokio_fs_warm"),
+            None,
         ),
         ratio(
             "quarry_get_warm_vs_std_fs_warm_bandwidth".to_owned(),

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The Quarry rows: quarryd stores the file once (one streamed PUT) and serves it back with
-//! plain GETs; one GET through the grep kernel (count mode) probes whether quarryd runs
-//! kernels on a GET.
+//! plain GETs and GETs through the grep kernel (count mode), which quarryd runs on the body.
 //!
 //! The object quarryd stores is the file of the scenario: its data file is what fio and the
 //! baselines read, and what the in-process store opens after quarryd stopped.

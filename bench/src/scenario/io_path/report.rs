@@ -8,7 +8,7 @@ use crate::scenario::machine::MachineInfo;
 use crate::scenario::report::{Ratio, Summary, round3};
 
 /// Version of this report's shape; bump when a field changes meaning.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Bytes in the "GB" of "CPU seconds per GB" (decimal, as disk vendors and fio's MB/s).
 pub const GB: f64 = 1e9;
@@ -37,10 +37,6 @@ pub struct IoPathReport {
     /// quarryd's `quarry_store_io_*` metrics after each phase (`direct` then `buffered`):
     /// the engine that served, its reads and bytes, and the bytes it copied on the way out.
     pub quarryd_io_metrics: Vec<String>,
-    /// What one GET with `x-quarry-function=grep` (count) from quarryd answered: `ok` with the
-    /// figures in the `quarry_get_grep_count_*` rows, or the error (why the grep rows come
-    /// from the in-process store instead).
-    pub quarryd_grep_probe: String,
     /// The figures that matter, each with its target and verdict.
     pub ratios: Vec<Ratio>,
     /// Counts of verdicts; `failed_targets` counts failed rows.
@@ -189,13 +185,17 @@ pub const CAVEATS: [&str; 6] = [
      fio's own usr_cpu + sys_cpu for fio. Quarry rows also give the client's CPU (the harness \
      receiving the body over loopback) as context; it is not part of the judged figure.",
     "Quarry rows are an S3 GET over loopback HTTP: the body is also sent through the TCP stack, \
-     which the local readers do not pay, and which shows in quarryd's system time.",
+     which the local readers do not pay, and which shows in quarryd's system time. The \
+     tcp_loopback_send row measures that share alone (the same bytes from memory over a \
+     loopback socket), tokio_fs_tcp_send_* a minimal file server without HTTP; the judged \
+     ratios keep the issue's definition (against tokio::fs reads), and context ratios show \
+     them with the socket's share taken out or put on both sides.",
     "The disk is virtual (virtio) on a shared 2-core VM: the host may cache it, and other work \
      on the machine competes. Compare rows of one run, not runs of different days.",
     "The store_* rows open Quarry's store in the harness process (io_uring engine, the same \
      settings as quarryd's rows) and consume the GET body without HTTP: plain (chunks dropped) \
      and through the native grep kernel in count mode (chunks framed into lines and fed to the \
      kernel in place, as a function's input). Bandwidth of a grep row is file bytes scanned \
-     per second; CPU is the whole harness process. quarryd itself cannot run a kernel on a GET \
-     at this revision (see quarryd_grep_probe).",
+     per second; CPU is the whole harness process. The quarry_get_grep_count_* rows run the \
+     same kernel inside quarryd on a GET (x-quarry-function=grep), end to end.",
 ];

@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The in-process rows: Quarry's store opened in this process (io_uring engine) on quarryd's
-//! data dir, once quarryd has stopped, serving the file to a consumer without HTTP, plain (chunks counted and dropped) and through the
-//! native grep kernel in count mode, as a function's input would reach it: GET chunks, the
-//! record framer, the kernel's CPU run.
+//! data dir, once quarryd has stopped, serving the file to a consumer without HTTP, plain
+//! (chunks counted and dropped) and through the native grep kernel in count mode, as a
+//! function's input would reach it: GET chunks, the record framer, the kernel's CPU run.
 //!
-//! quarryd cannot run a kernel on a GET at this revision (the agent wires no native backend,
-//! so `x-quarry-function=grep` answers 500), so these rows are where the grep count is
-//! measured; the plain rows separate the store's cost from the HTTP path's.
+//! They separate the store's cost (and the kernel's) from the HTTP path's: the same GET and
+//! grep count through quarryd are the `quarry_get_*` rows.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
