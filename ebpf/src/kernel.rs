@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use quarry_kernels::{
     BoundKernel, CpuRun, DeviceRun, Framing, Kernel, KernelError, KernelInfo, ParamSpec, Params,
@@ -44,6 +45,7 @@ pub struct EbpfKernel {
     program: Arc<Program>,
     limits: Limits,
     check: Option<ParamCheck>,
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl fmt::Debug for EbpfKernel {
@@ -73,6 +75,20 @@ impl EbpfKernel {
             program,
             limits,
             check: None,
+            counter: None,
+        }
+    }
+
+    /// The same program as a kernel whose runs add the instructions they execute to
+    /// `counter` as they go (a simulated device turns the count into device time).
+    pub fn counting(&self, counter: Arc<AtomicU64>) -> Self {
+        Self {
+            info: self.info.clone(),
+            framing: self.framing,
+            program: Arc::clone(&self.program),
+            limits: self.limits,
+            check: self.check,
+            counter: Some(counter),
         }
     }
 
@@ -108,6 +124,7 @@ impl EbpfKernel {
             Arc::clone(&self.program),
             checked,
             self.limits,
+            self.counter.clone(),
         ))
     }
 }
@@ -126,6 +143,7 @@ impl Kernel for EbpfKernel {
             framing: self.framing,
             params: params.clone(),
             limits: self.limits,
+            counter: self.counter.clone(),
         }))
     }
 }
@@ -137,6 +155,7 @@ struct BoundEbpf {
     framing: Framing,
     params: Params,
     limits: Limits,
+    counter: Option<Arc<AtomicU64>>,
 }
 
 impl BoundKernel for BoundEbpf {
@@ -149,6 +168,7 @@ impl BoundKernel for BoundEbpf {
             Arc::clone(&self.program),
             self.params.clone(),
             self.limits,
+            self.counter.clone(),
         )))
     }
 
@@ -161,13 +181,31 @@ impl BoundKernel for BoundEbpf {
 #[derive(Debug)]
 pub struct EbpfRun {
     job: Job,
+    counter: Option<Arc<AtomicU64>>,
+    counted: u64,
 }
 
 impl EbpfRun {
-    fn new(program: Arc<Program>, params: Params, limits: Limits) -> Self {
+    fn new(
+        program: Arc<Program>,
+        params: Params,
+        limits: Limits,
+        counter: Option<Arc<AtomicU64>>,
+    ) -> Self {
         Self {
             job: Job::new(program, params, limits),
+            counter,
+            counted: 0,
         }
+    }
+
+    /// Adds the instructions executed since the last report to the shared counter.
+    fn report(&mut self) {
+        let now = self.job.instructions();
+        if let Some(counter) = &self.counter {
+            counter.fetch_add(now - self.counted, Ordering::Relaxed);
+        }
+        self.counted = now;
     }
 
     /// Instructions executed so far.
@@ -183,11 +221,15 @@ impl EbpfRun {
 
 impl CpuRun for EbpfRun {
     fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), KernelError> {
-        self.job.chunk(chunk, out).map_err(|e| self.error(&e))
+        let result = self.job.chunk(chunk, out).map_err(|e| self.error(&e));
+        self.report();
+        result
     }
 
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), KernelError> {
-        self.job.finish(out).map_err(|e| self.error(&e))
+        let result = self.job.finish(out).map_err(|e| self.error(&e));
+        self.report();
+        result
     }
 }
 

@@ -201,6 +201,22 @@ fn parameters_the_twin_refuses_are_refused_alike() {
 }
 
 #[test]
+fn a_counting_kernel_reports_its_runs_instructions() {
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let kernel = device("crc32c").counting(Arc::clone(&counter));
+    let bound = bind(&kernel, &[]).expect("binds");
+    let out = run_pieces(&*bound, &[1; 500], &[100]).expect("runs");
+    assert_eq!(out.len(), 9);
+    let after_one = counter.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(after_one > 500, "{after_one}");
+    run_pieces(&*bound, &[1; 500], &[100]).expect("runs");
+    assert_eq!(
+        counter.load(std::sync::atomic::Ordering::Relaxed),
+        2 * after_one
+    );
+}
+
+#[test]
 fn runs_count_their_instructions() {
     let kernel = device("crc32c");
     let mut run = kernel.start(&Params::default()).expect("starts");

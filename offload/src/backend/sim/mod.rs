@@ -25,6 +25,7 @@ mod program;
 pub use self::config::SimDeviceConfig;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use quarry_sim::{Profile, SimDuration};
@@ -32,13 +33,16 @@ use tokio::time::Instant;
 
 use self::commands::Commands;
 use self::model::{DeviceModel, split, to_std};
-use self::program::{Program, profile_kernel, program_for};
+use self::program::{EBPF_INSTRUCTIONS_PER_SEC, Program, profile_kernel, program_for};
 use crate::backend::native::NativeBackend;
 use crate::backend::{
     Backend, BackendError, BackendId, ChunkStream, DataLocation, Demand, DeviceClass,
     DeviceEstimate, FunctionFailure, Job, Link, Load, OutputSink, RunReport, VariantKind,
 };
-use crate::function::FunctionSpec;
+use crate::function::{FunctionSpec, Variant};
+
+/// Instructions per input byte assumed for an eBPF job before it has run (its admission).
+const EBPF_INSTRUCTIONS_PER_BYTE_GUESS: u64 = 16;
 
 /// Output chunks buffered between the kernel run and the hold.
 const OUTPUT_DEPTH: usize = 16;
@@ -127,11 +131,45 @@ impl SimDeviceBackend {
         program_for(function, &self.model)
     }
 
-    /// The modelled service time of `program` (queue wait excluded).
+    /// The modelled service time of `program` (queue wait excluded); for an eBPF program,
+    /// before it has run, with [`EBPF_INSTRUCTIONS_PER_BYTE_GUESS`] instructions per byte.
     fn service(&self, program: &Program, input: u64, output: u64, in_place: bool) -> SimDuration {
-        self.model
-            .timing(program.model_name(), input, output, in_place)
-            .map_or(SimDuration::ZERO, |t| t.total)
+        match program {
+            Program::Fixed { .. } => self
+                .model
+                .timing(program.model_name(), input, output, in_place)
+                .map_or(SimDuration::ZERO, |t| t.total),
+            Program::Ebpf { .. } => self.ebpf_service(
+                input.saturating_mul(EBPF_INSTRUCTIONS_PER_BYTE_GUESS),
+                input,
+                output,
+                in_place,
+            ),
+        }
+    }
+
+    /// The time of an eBPF program that executed `instructions`: the input over the link
+    /// unless it is in place, the instructions on the drive's engines, the result over the
+    /// link. (In place, reading flash is taken to keep up with the engines.)
+    fn ebpf_service(
+        &self,
+        instructions: u64,
+        input: u64,
+        output: u64,
+        in_place: bool,
+    ) -> SimDuration {
+        let link = self.model.link();
+        let over_link = |bytes: u64| {
+            if bytes == 0 {
+                0.0
+            } else {
+                link.latency.as_secs_f64() + bytes as f64 / link.bytes_per_sec
+            }
+        };
+        let compute = instructions as f64
+            / (EBPF_INSTRUCTIONS_PER_SEC * f64::from(self.model.engines().max(1)));
+        let input_time = if in_place { 0.0 } else { over_link(input) };
+        SimDuration::from_secs_f64(input_time + compute + over_link(output))
     }
 }
 
@@ -146,7 +184,10 @@ impl Backend for SimDeviceBackend {
     }
 
     fn variant_for(&self, function: &FunctionSpec) -> Option<VariantKind> {
-        self.program(function).map(|_| VariantKind::Native)
+        self.program(function).map(|program| match program {
+            Program::Fixed { .. } => VariantKind::Native,
+            Program::Ebpf { .. } => VariantKind::Ebpf,
+        })
     }
 
     fn load(&self) -> Load {
@@ -208,6 +249,20 @@ impl Backend for SimDeviceBackend {
                 capacity: full.depth as usize,
                 waited: std::time::Duration::ZERO,
             })?;
+        // An eBPF program runs in the VM on the executor's workers, counting its instructions.
+        let instructions = Arc::new(AtomicU64::new(0));
+        let job = match &program {
+            Program::Fixed { .. } => job,
+            Program::Ebpf { program } => {
+                let mut function = (*job.function).clone();
+                let counting = program.counting(Arc::clone(&instructions));
+                function.variants = vec![Variant::Kernel(Arc::new(counting))];
+                Job {
+                    function: Arc::new(function),
+                    ..job
+                }
+            }
+        };
         let started = Instant::now();
         let effects = Arc::clone(&job.effects);
         let (inner, rx) = OutputSink::channel(OUTPUT_DEPTH);
@@ -217,7 +272,17 @@ impl Backend for SimDeviceBackend {
             output::hold(rx, &out, || effects.add_device_time(projected)),
         );
         let mut report = result?;
-        let service = self.service(&program, report.bytes_in, report.bytes_out, in_place);
+        let service = match &program {
+            Program::Fixed { .. } => {
+                self.service(&program, report.bytes_in, report.bytes_out, in_place)
+            }
+            Program::Ebpf { .. } => self.ebpf_service(
+                instructions.load(Ordering::Relaxed),
+                report.bytes_in,
+                report.bytes_out,
+                in_place,
+            ),
+        };
         let device_time = to_std(command.wait + service);
         drop(command);
         if !held.released_early {

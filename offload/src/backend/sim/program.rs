@@ -5,17 +5,33 @@
 //! Fixed programs are the built-in kernels (NVMe computational-programs model): the device has
 //! one when its profile gives the kernel a rate (`[compute.kernels.grep]` for `builtin-grep`).
 //! The bytes come from the kernel's CPU implementation; the profile's rate gives the time.
+//!
+//! Downloadable programs are eBPF (`Variant::Ebpf`), which only a CSD runs: the userspace eBPF
+//! VM gives the bytes and counts the instructions executed, and the time is that count at
+//! [`EBPF_INSTRUCTIONS_PER_SEC`] per engine, plus the data's way in and the result's way out.
+
+use std::sync::Arc;
 
 use super::model::DeviceModel;
 use crate::function::{FunctionSpec, Variant};
 
+/// eBPF instructions one engine of a drive executes per second: about one per cycle of a
+/// 1 GHz-class embedded core running the program JIT-compiled (an assumption, not a product
+/// figure; profiles give no eBPF rate).
+pub(super) const EBPF_INSTRUCTIONS_PER_SEC: f64 = 1e9;
+
 /// A program the device would run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) enum Program {
     /// A built-in kernel; `kernel` is its name in the device profile.
     Fixed {
         /// The profile's name for it (`grep`).
         kernel: String,
+    },
+    /// A downloadable eBPF program (CSDs only), run in the userspace eBPF VM.
+    Ebpf {
+        /// The program.
+        program: Arc<quarry_ebpf::EbpfKernel>,
     },
 }
 
@@ -24,6 +40,7 @@ impl Program {
     pub(super) fn model_name(&self) -> &str {
         match self {
             Self::Fixed { kernel } => kernel,
+            Self::Ebpf { .. } => "ebpf",
         }
     }
 }
@@ -37,6 +54,9 @@ pub(super) fn program_for(function: &FunctionSpec, model: &DeviceModel) -> Optio
                 kernel: kernel.to_owned(),
             })
         }
+        Variant::Ebpf(program) if model.holds_data() => Some(Program::Ebpf {
+            program: Arc::clone(program),
+        }),
         _ => None,
     })
 }

@@ -364,3 +364,64 @@ async fn pace_holds_the_job_for_its_device_time() {
     assert!(started.elapsed() >= device_time, "{device_time:?}");
     assert!(report.wall_time >= device_time);
 }
+
+/// `program` (a built-in eBPF program) as the only variant of a function.
+fn ebpf_spec(program: &str) -> Option<Arc<FunctionSpec>> {
+    let kernel = quarry_ebpf::builtin::kernel(program, quarry_ebpf::Limits::default()).ok()?;
+    Some(Arc::new(FunctionSpec {
+        name: program.to_owned(),
+        version: 1,
+        limits: FunctionLimits::default(),
+        permissions: Vec::new(),
+        variants: vec![Variant::Ebpf(Arc::new(kernel))],
+    }))
+}
+
+#[tokio::test]
+async fn ebpf_programs_run_on_a_csd_only_with_time_from_their_instructions() {
+    // The built-in programs are compiled with the `ebpf` feature (on in CI's --all-features).
+    let Some(spec) = ebpf_spec("grep-count") else {
+        assert!(!quarry_ebpf::builtin::available());
+        return;
+    };
+    let exec = executor();
+    let csd = device("csd0", "smartssd", &exec);
+    let gpu = device("gpu0", "a100-pcie", &exec);
+    assert_eq!(csd.variant_for(&spec), Some(VariantKind::Ebpf));
+    assert_eq!(gpu.variant_for(&spec), None, "only a CSD runs eBPF");
+
+    let data = log_lines(3_000);
+    let size = data.len() as u64;
+    let ebpf_job = |size: u64, location| {
+        let mut job = job("grep", &[("pattern", "ERROR")], size, location);
+        job.function = Arc::clone(&spec);
+        job
+    };
+    let here = DataLocation::Device(BackendId("csd0".to_owned()));
+    let (report, got) = run(&csd, ebpf_job(size, here.clone()), &data).await;
+    let report = report.unwrap();
+    // The CPU twin: grep in count mode.
+    let (native, want) = run(
+        exec.as_ref(),
+        job(
+            "grep",
+            &[("pattern", "ERROR"), ("mode", "count")],
+            size,
+            DataLocation::Host,
+        ),
+        &data,
+    )
+    .await;
+    native.unwrap();
+    assert_eq!(got, want);
+    assert_eq!(got, b"60\n");
+    // Time grows with the instructions: more input, more time.
+    let on_device = report.device_time.unwrap();
+    assert!(on_device > Duration::ZERO);
+    let more = log_lines(6_000);
+    let (bigger, _) = run(&csd, ebpf_job(more.len() as u64, here), &more).await;
+    assert!(bigger.unwrap().device_time.unwrap() > on_device);
+    // Off the device the input crosses the link first.
+    let (off, _) = run(&csd, ebpf_job(size, DataLocation::Host), &data).await;
+    assert!(off.unwrap().device_time.unwrap() > on_device);
+}
