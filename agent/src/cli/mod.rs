@@ -511,6 +511,54 @@ mod tests {
     }
 
     #[test]
+    fn ebpf_commands_and_deploys_with_an_ebpf_variant_parse() {
+        let cli = Cli::try_parse_from([
+            "quarry",
+            "ebpf",
+            "register",
+            "count",
+            "count.o",
+            "--shape",
+            "reduce",
+            "--framing",
+            "bytes",
+            "--param",
+            "byte",
+            "--param",
+            "limit=10",
+        ])
+        .unwrap();
+        let Command::Ebpf {
+            command: EbpfCommand::Register { name, params, .. },
+        } = cli.command
+        else {
+            panic!("expected ebpf register")
+        };
+        assert_eq!(name, "count");
+        assert_eq!(params, ["byte", "limit=10"]);
+        // --ebpf alone stands for the module, beside --kernel too; not with a module file.
+        for args in [
+            &["quarry", "fn", "deploy", "f", "--ebpf", "crc32c"][..],
+            &[
+                "quarry", "fn", "deploy", "f", "--kernel", "crc32c", "--ebpf", "crc32c",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Command::Function {
+                command: FunctionCommand::Deploy { ebpf, file, .. },
+            } = cli.command
+            else {
+                panic!("expected fn deploy")
+            };
+            assert_eq!((ebpf.as_deref(), file), (Some("crc32c"), None));
+        }
+        assert!(
+            Cli::try_parse_from(["quarry", "fn", "deploy", "f", "m.wasm", "--ebpf", "x"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["quarry", "fn", "deploy", "f"]).is_err());
+    }
+
+    #[test]
     fn trigger_add_parses_a_pipeline_and_the_event() {
         let cli = Cli::try_parse_from([
             "quarry",
