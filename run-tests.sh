@@ -171,7 +171,7 @@ want fmt && step fmt cargo fmt --all -- --check
 want clippy && step clippy cargo clippy --workspace --all-targets --all-features -- -D warnings
 # The differential tests fail without an OpenCL device here (PoCL is installed above).
 want test && step test env QUARRY_REQUIRE_OPENCL=1 cargo test --workspace --all-features
-want build && step build cargo build --release -p quarry-agent --bins
+want build && step build cargo build --release -p quarry-agent --bins --features ebpf
 want functions && step functions examples/functions/build.sh "$ROOT/target/functions"
 want e2e && step e2e run_e2e
 want doc && step doc env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps

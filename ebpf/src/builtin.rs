@@ -143,7 +143,7 @@ pub enum BuiltinError {
     },
     /// The crate was built without the `ebpf` feature.
     #[error(
-        "the built-in eBPF program {name} is absent: this build has no `ebpf` feature (rebuild with `--features quarry-ebpf/ebpf`, which needs clang)"
+        "the built-in eBPF program {name} is absent: this build has no `ebpf` feature (rebuild quarryd with `cargo build --release -p quarry-agent --features ebpf`, which needs clang)"
     )]
     Absent {
         /// The name asked for.
